@@ -1,0 +1,1 @@
+"""Backends that lower the dlc IR (numpy, torch, onnx)."""

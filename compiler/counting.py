@@ -1,0 +1,119 @@
+"""Parameter, buffer, MAC and memory counts of an IR graph, per layer and in total.
+
+Conventions (torchvision's, so published figures compare): MACs are the multiply-
+accumulates of conv, dense, recurrent and attention matmuls for one example (axis 0 is
+the batch and counts as 1); memory is weights in bytes and activations in bytes per
+example. A count that depends on an unbound symbolic dim stays a formula in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ir import DTYPE_BYTES, Graph, Node
+from .ops import OPS
+from .symbolic import Dim, Sym, evaluate, product
+
+# Symbolic activation sizes are compared at this value of every symbol to find the peak.
+PEAK_PROBE = 128
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    node: Node
+    params: int
+    buffers: int
+    macs: Dim
+    activation_bytes: Dim  # this layer's output, per example
+
+
+@dataclass(frozen=True)
+class Counts:
+    layers: tuple[LayerCount, ...]
+    params: int
+    buffers: int
+    macs: Dim
+    weight_bytes: int  # parameters and buffers
+    activation_bytes: Dim  # every value, inputs included, per example
+    peak_activation_bytes: Dim  # most bytes live at once when running layer by layer
+    receptive_field: int | None  # of the causal / dilated 1-D stack, if any
+
+
+def count(graph: Graph) -> Counts:
+    layers = []
+    for node in graph.nodes:
+        params = sum(p.numel for p in node.params.values() if not p.buffer)
+        buffers = sum(p.numel for p in node.params.values() if p.buffer)
+        macs: Dim = 0
+        if node.op != "input":
+            inputs = [graph.node(i).type for i in node.inputs]
+            macs = OPS[node.op].macs(node.attrs, node.type, *inputs)
+        layers.append(LayerCount(node, params, buffers, macs, _bytes_per_example(node)))
+    weight_bytes = sum(p.numel * DTYPE_BYTES[p.dtype] for _, p in graph.params())
+    return Counts(
+        layers=tuple(layers),
+        params=sum(lc.params for lc in layers),
+        buffers=sum(lc.buffers for lc in layers),
+        macs=sum((lc.macs for lc in layers), 0),
+        weight_bytes=weight_bytes,
+        activation_bytes=sum((lc.activation_bytes for lc in layers), 0),
+        peak_activation_bytes=_peak(graph, {lc.node.name: lc.activation_bytes for lc in layers}),
+        receptive_field=receptive_field(graph),
+    )
+
+
+def _bytes_per_example(node: Node) -> Dim:
+    return product(node.type.shape[1:]) * DTYPE_BYTES[node.type.dtype]
+
+
+def _probe(d: Dim) -> int:
+    return evaluate(d, dict.fromkeys(d.symbols, PEAK_PROBE)) if isinstance(d, Sym) else d
+
+
+def _peak(graph: Graph, size: dict[str, Dim]) -> Dim:
+    """Peak of live activations: a value lives from its layer until its last consumer."""
+    last_use = {}
+    for i, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            last_use[name] = i
+    for name in graph.outputs:
+        last_use[name] = len(graph.nodes)
+    live: dict[str, Dim] = {}
+    peak: Dim = 0
+    for i, node in enumerate(graph.nodes):
+        live[node.name] = size[node.name]
+        total = sum(live.values(), 0)
+        if _probe(total) > _probe(peak):
+            peak = total
+        for name in [n for n in live if last_use.get(n, i) <= i]:
+            del live[name]
+    return peak
+
+
+# How each op moves the receptive field along the last axis of a [N, C, L] signal.
+_WINDOWED = {"conv1d", "maxpool1d", "avgpool1d"}
+_POINTWISE = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "identity", "leaky_relu",
+              "elu", "dropout", "batchnorm", "add", "mul", "concat"}
+
+
+def receptive_field(graph: Graph) -> int | None:
+    """Input steps that one output step of the 1-D convolution stack sees, or None."""
+    field: dict[str, tuple[int, int]] = {}  # value -> (receptive field, jump)
+    best = None
+    for node in graph.nodes:
+        if node.op == "input":
+            field[node.name] = (1, 1)
+            continue
+        ins = [field[i] for i in node.inputs if i in field]
+        if not ins or node.type.rank != 3:
+            continue
+        rf, jump = max(ins)
+        if node.op in _WINDOWED:
+            a = node.attrs
+            d = a.get("dilation", (1,))[0]
+            rf, jump = rf + (a["kernel"][0] - 1) * d * jump, jump * a["stride"][0]
+            best = max(best or 0, rf)
+            field[node.name] = (rf, jump)
+        elif node.op in _POINTWISE:
+            field[node.name] = (rf, jump)
+    return best

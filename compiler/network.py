@@ -1,0 +1,107 @@
+"""The compiled network: the public face of the front end (``dlc.compiler.load``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .counting import Counts, count
+from .elaborate import elaborate, suggest
+from .errors import DlcError
+from .ir import Graph, TensorType
+from .program import Program, load_program
+from .symbolic import Dim
+
+
+class Network:
+    """One network of a .dl program, elaborated to IR, with shapes and counts."""
+
+    def __init__(self, graph: Graph, program: Program):
+        self.graph = graph
+        self.program = program
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def inputs(self) -> dict[str, TensorType]:
+        return {n: self.graph.node(n).type for n in self.graph.inputs}
+
+    @property
+    def outputs(self) -> dict[str, TensorType]:
+        return {n: self.graph.node(n).type for n in self.graph.outputs}
+
+    @cached_property
+    def counts(self) -> Counts:
+        return count(self.graph)
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters: PyTorch's ``sum(p.numel() for p in m.parameters())``."""
+        return self.counts.params
+
+    @property
+    def buffers(self) -> int:
+        return self.counts.buffers
+
+    @property
+    def macs(self) -> Dim:
+        """Multiply-accumulates per example: an int, or a formula in unbound symbolic dims."""
+        return self.counts.macs
+
+    def ir(self) -> str:
+        return self.graph.format()
+
+    def summary(self, format: str = "table", depth: int | None = None) -> str:
+        """The summary as text: a rich table (``format="table"``) or JSON (``"json"``)."""
+        from . import summary
+
+        if format == "json":
+            return summary.to_json_text(self)
+        return summary.to_table_text(self, depth=depth)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name}: {self.params:,} params, macs={self.macs}>"
+
+
+def load(path: str | Path, network: str | None = None, *, dims: Mapping[str, int] | None = None,
+         **overrides: Any) -> Network:
+    """Compile ``network`` of the .dl file at ``path`` (the only one, if None).
+
+    ``overrides`` set network parameters (``classes=10``); ``dims`` binds symbolic dims of
+    the inputs (``{"T": 128}``). Raises DlcError, whose ``str()`` is the located message.
+    """
+    try:
+        program = load_program(path)
+    except OSError as exc:
+        raise DlcError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _compile(program, network, dims, overrides)
+
+
+def load_source(text: str, network: str | None = None, *, path: str = "<string>",
+                dims: Mapping[str, int] | None = None, **overrides: Any) -> Network:
+    """As ``load``, from source text (imports resolve relative to ``path``)."""
+    return _compile(load_program(path, text), network, dims, overrides)
+
+
+def select_network(program: Program, network: str | None) -> str:
+    names = program.root_networks
+    if network is None:
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise DlcError(f"{program.root} defines no network")
+        raise DlcError(f"{program.root} defines several networks ({', '.join(names)}); "
+                       "choose one with --network")
+    if network not in program.networks:
+        raise DlcError(f"no network '{network}' in {program.root}" + suggest(network, names)
+                       + f" (networks: {', '.join(names) or 'none'})")
+    return network
+
+
+def _compile(program: Program, network: str | None, dims, overrides) -> Network:
+    name = select_network(program, network)
+    return Network(elaborate(program, name, overrides, dims), program)

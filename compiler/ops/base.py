@@ -1,0 +1,208 @@
+"""What an op is: an argument schema, a shape rule, parameter shapes and a MAC rule.
+
+Each op is one ``Op`` subclass instance in the registry ``OPS``; a family of ops (conv,
+pooling, recurrent, ...) lives in one module of this package. The argument schema is
+declared once, as a tuple of ``Arg``; it validates and normalises the call's arguments,
+and the docs and error messages are generated from it. Shape rules work on symbolic dims
+(compiler.symbolic) and report problems by raising ``ShapeError`` with the arithmetic
+behind them; the elaborator adds the source span and block call chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import ShapeError
+from ..ir import FLOAT_DTYPES, Init, Param, TensorType
+from ..symbolic import Dim, Sym, equal, fmt_shape, product
+
+REQUIRED = object()
+
+
+class ArgError(Exception):
+    """An argument value outside its constraint; the message is the constraint."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A validator of argument values: ``describe`` is the constraint in words."""
+
+    describe: str
+    convert: Callable[[Any], Any]
+
+    def __call__(self, value: Any) -> Any:
+        out = self.convert(value)
+        if out is _BAD:
+            raise ArgError(self.describe)
+        return out
+
+
+_BAD = object()
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def integer(min: int | None = None) -> Kind:
+    words = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
+    describe = words.get(min, f"an integer >= {min}")
+    return Kind(describe, lambda v: v if _is_int(v) and (min is None or v >= min) else _BAD)
+
+
+def ints(n: int, min: int | None = None) -> Kind:
+    """An integer, or a tuple of ``n`` integers; normalised to the tuple."""
+    one = integer(min)
+
+    def convert(v):
+        if _is_int(v):
+            v = (v,) * n
+        if isinstance(v, (tuple, list)) and len(v) == n and all(_is_int(x) for x in v):
+            if min is None or all(x >= min for x in v):
+                return tuple(v)
+        return _BAD
+
+    return Kind(f"{one.describe} or a tuple of {n}" if n > 1 else one.describe, convert)
+
+
+def real(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+         hi_open: bool = False) -> Kind:
+    if lo is not None and hi is not None:
+        describe = f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    elif lo is not None:
+        describe = f"a number {'>' if lo_open else '>='} {lo}"
+    else:
+        describe = "a number"
+
+    def convert(v):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return _BAD
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            return _BAD
+        if hi is not None and (v > hi or (hi_open and v == hi)):
+            return _BAD
+        return float(v)
+
+    return Kind(describe, convert)
+
+
+BOOL = Kind("true or false", lambda v: v if isinstance(v, bool) else _BAD)
+AXIS = integer()
+
+
+def choice(*options: str) -> Kind:
+    return Kind("one of " + ", ".join(f'"{o}"' for o in options),
+                lambda v: v if v in options else _BAD)
+
+
+def padding(n: int) -> Kind:
+    """An integer, a tuple of ``n``, "same" or "valid"."""
+    as_ints = ints(n, 0)
+
+    def convert(v):
+        if v in ("same", "valid"):
+            return v
+        try:
+            return as_ints(v)
+        except ArgError:
+            return _BAD
+
+    return Kind(f'a non-negative integer, a tuple of {n}, "same" or "valid"', convert)
+
+
+INIT = Kind("an initialiser such as xavier_uniform or normal(0, 0.02)",
+            lambda v: v if v is None or isinstance(v, Init) else _BAD)
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: Kind
+    default: Any = REQUIRED
+    doc: str = ""
+    variadic: bool = False  # takes all remaining positional arguments (reshape's dims)
+
+
+# Arguments every layer with weights accepts: per-layer initialisers (LANGUAGE §6).
+INIT_ARGS = (Arg("init", INIT, None, "initialiser of the weight"),
+             Arg("bias_init", INIT, None, "initialiser of the bias"))
+
+
+class InferCtx:
+    """What a shape rule may call besides raising: record equalities it cannot decide."""
+
+    def __init__(self) -> None:
+        self.constraints: list[tuple[Dim, Dim, str]] = []
+
+    def same(self, a: Dim, b: Dim, what: str) -> None:
+        """Require ``a == b``; an undecidable equality becomes a run-time constraint."""
+        verdict = equal(a, b)
+        if verdict is False:
+            raise ShapeError(f"{what}: {a} != {b}")
+        if verdict is None:
+            self.constraints.append((a, b, what))
+
+
+class Op:
+    """One primitive op. Subclasses set ``name``, ``signature`` and the rules below."""
+
+    name: ClassVar[str] = ""
+    signature: ClassVar[tuple[Arg, ...]] = ()
+    n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min and max tensor inputs
+    layout: ClassVar[str] = ""  # the input layout in words, for rank errors
+
+    def normalize(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Cross-argument checks and normal forms (raise ArgError naming the argument)."""
+        return attrs
+
+    def infer(self, ctx: InferCtx, a: Mapping[str, Any], *xs: TensorType) -> TensorType:
+        raise NotImplementedError
+
+    def params(self, a: Mapping[str, Any], *xs: TensorType) -> dict[str, Param]:
+        return {}
+
+    def macs(self, a: Mapping[str, Any], y: TensorType, *xs: TensorType) -> Dim:
+        """Multiply-accumulates per example (the batch dim, axis 0, counts as 1)."""
+        return 0
+
+    # -- helpers for rules ---------------------------------------------------------------
+    def expect_rank(self, x: TensorType, *ranks: int) -> None:
+        if x.rank not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            layout = f" {self.layout}" if self.layout else ""
+            raise ShapeError(f"{self.name} expects a rank-{want} input{layout}, got {fmt_shape(x.shape)}")
+
+    def expect_float(self, x: TensorType) -> None:
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(f"{self.name} expects a floating-point input, got {x.dtype}"
+                             + (" (token ids go through `embedding` first)"
+                                if x.dtype.startswith("int") else ""))
+
+    def known(self, d: Dim, what: str) -> int:
+        """A dim that must be a known integer (a layer's input size)."""
+        if isinstance(d, Sym):
+            raise ShapeError(f"{self.name} needs a known {what}, got the symbolic dim {d}")
+        return d
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op | type[Op]) -> Any:
+    """Add an op to the registry (usable as a class decorator for ops without arguments)."""
+    instance = op() if isinstance(op, type) else op
+    if instance.name in OPS:
+        raise ValueError(f"op {instance.name!r} registered twice")
+    OPS[instance.name] = instance
+    return op
+
+
+def numel(shape: tuple[Dim, ...]) -> Dim:
+    return product(shape)
+
+
+def per_example(shape: tuple[Dim, ...]) -> Dim:
+    """Elements of one example: the batch dim (axis 0) excluded."""
+    return product(shape[1:])

@@ -1,0 +1,308 @@
+"""Source text -> syntax tree (compiler.ast), with friendly, located syntax errors."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .errors import DlcError, Source, Span
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "dl.lark"
+if not GRAMMAR.exists():  # installed (non-editable): the grammar is package data of dlc.grammar
+    from importlib.resources import files
+
+    GRAMMAR = Path(str(files("dlc.grammar") / "dl.lark"))
+
+_OPEN = {"LPAR": "RPAR", "LSQB": "RSQB"}
+# A newline before these tokens continues the statement (`}` newline `else {`, a pipeline
+# continued on the next line, a body brace on its own line).
+_JOIN_NEXT = {"SHORTCUT", "ELSE", "VBAR", "LBRACE"}
+
+
+class _Newlines:
+    """Post-lexer: drop newlines inside brackets, after `|`, and before continuation tokens."""
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.open: list[Token] = []
+
+    def process(self, stream):
+        self.open = []
+        pending = None  # a newline held back until the next token shows whether it counts
+        prev = None
+        for tok in stream:
+            if tok.type == "_NL":
+                if not self.open and prev is not None and prev.type != "VBAR":
+                    pending = pending or tok
+                continue
+            if pending is not None and tok.type not in _JOIN_NEXT:
+                yield pending
+            pending = None
+            if tok.type in _OPEN:
+                self.open.append(tok)
+            elif tok.type in ("RPAR", "RSQB") and self.open and _OPEN[self.open[-1].type] == tok.type:
+                self.open.pop()
+            prev = tok
+            yield tok
+        if pending is not None:
+            yield pending
+
+
+@lru_cache(maxsize=None)
+def _parser(start: str) -> tuple[Lark, _Newlines]:
+    postlex = _Newlines()
+    parser = Lark(GRAMMAR.read_text(), start=start, parser="lalr", lexer="basic",
+                  propagate_positions=True, maybe_placeholders=False, postlex=postlex,
+                  cache=True)
+    return parser, postlex
+
+
+def _span(source: Source, item) -> Span:
+    if isinstance(item, Token):
+        return Span(source, item.line, item.column, item.end_line or item.line,
+                    item.end_column or item.column + len(item))
+    return Span(source, item.line, item.column, item.end_line, item.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Builds compiler.ast nodes; one method per grammar rule or alias."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    def _s(self, meta) -> Span:
+        return _span(self.source, meta)
+
+    # -- top level
+    def module(self, meta, items):
+        return ast.Module(
+            path=self.source.path,
+            imports=tuple(i for i in items if isinstance(i, ast.Import)),
+            blocks=tuple(i for i in items if isinstance(i, ast.BlockDef)),
+            networks=tuple(i for i in items if isinstance(i, ast.NetworkDef)),
+        )
+
+    def import_stmt(self, meta, c):
+        return ast.Import(self._s(meta), c[0].value[1:-1])
+
+    def block_def(self, meta, c):
+        return ast.BlockDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
+
+    def network_def(self, meta, c):
+        return ast.NetworkDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
+
+    def param(self, meta, c):
+        return ast.Param(self._s(meta), str(c[0]), c[1] if len(c) > 1 else None)
+
+    def body(self, meta, c):
+        return tuple(c)
+
+    # -- statements
+    def input_decl(self, meta, c):
+        return ast.InputDecl(self._s(meta), str(c[0]), str(c[1]), _span(self.source, c[1]),
+                             tuple(c[2:]))
+
+    def output_stmt(self, meta, c):
+        return ast.Output(self._s(meta), tuple(c))
+
+    def let_stmt(self, meta, c):
+        return ast.Let(self._s(meta), str(c[0]), c[1])
+
+    def init_stmt(self, meta, c):
+        return ast.Init(self._s(meta), tuple(c))
+
+    def init_item(self, meta, c):
+        return ast.Kwarg(self._s(meta), str(c[0]), c[1])
+
+    def residual_stmt(self, meta, c):
+        cond, shortcut = c[1] if len(c) > 1 else (None, None)
+        return ast.Residual(self._s(meta), c[0], shortcut, cond)
+
+    def shortcut(self, meta, c):
+        return (c[0], c[1]) if len(c) == 2 else (None, c[0])
+
+    def if_stmt(self, meta, c):
+        orelse = c[2] if len(c) > 2 else ()
+        if isinstance(orelse, ast.If):
+            orelse = (orelse,)
+        return ast.If(self._s(meta), c[0], c[1], orelse)
+
+    def repeat_stmt(self, meta, c):
+        return ast.Repeat(self._s(meta), c[0], c[1])
+
+    def for_stmt(self, meta, c):
+        names = tuple(str(t) for t in c if isinstance(t, Token))
+        return ast.For(self._s(meta), names, c[-2], c[-1])
+
+    def assign(self, meta, c):
+        return ast.Assign(self._s(meta), str(c[0]), c[1])
+
+    def expr_stmt(self, meta, c):
+        return ast.ExprStmt(self._s(meta), c[0])
+
+    # -- expressions
+    def pipe(self, meta, c):
+        return ast.Pipe(self._s(meta), tuple(c))
+
+    def ifexp(self, meta, c):
+        return ast.IfExp(self._s(meta), c[0], c[1], c[2])
+
+    def _bin(op):  # noqa: N805 - a factory used in the class body
+        def method(self, meta, c):
+            return ast.BinOp(self._s(meta), op, c[0], c[1])
+
+        return method
+
+    or_, and_ = _bin("or"), _bin("and")
+    add, sub, mul, truediv, floordiv, mod, pow = (
+        _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%"), _bin("**"))
+
+    def not_(self, meta, c):
+        return ast.Unary(self._s(meta), "not", c[0])
+
+    def neg(self, meta, c):
+        return ast.Unary(self._s(meta), "-", c[0])
+
+    def compare(self, meta, c):
+        return ast.Compare(self._s(meta), tuple(str(t) for t in c[1::2]), tuple(c[0::2]))
+
+    def call(self, meta, c):
+        args = tuple(a for a in c[1:] if not isinstance(a, ast.Kwarg))
+        kwargs = tuple(a for a in c[1:] if isinstance(a, ast.Kwarg))
+        return ast.Call(self._s(meta), c[0], args, kwargs)
+
+    def arg(self, meta, c):
+        return c[0]
+
+    def kwarg(self, meta, c):
+        return ast.Kwarg(_span(self.source, c[0]), str(c[0]), c[1])
+
+    def index(self, meta, c):
+        return ast.Index(self._s(meta), c[0], c[1])
+
+    def attr(self, meta, c):
+        return ast.Attr(self._s(meta), c[0], str(c[1]))
+
+    def int_lit(self, meta, c):
+        return ast.Lit(_span(self.source, c[0]), int(c[0]))
+
+    def float_lit(self, meta, c):
+        return ast.Lit(_span(self.source, c[0]), float(c[0]))
+
+    def str_lit(self, meta, c):
+        return ast.Lit(_span(self.source, c[0]), c[0][1:-1])
+
+    def true(self, meta, c):
+        return ast.Lit(self._s(meta), True)
+
+    def false(self, meta, c):
+        return ast.Lit(self._s(meta), False)
+
+    def name(self, meta, c):
+        return ast.Name(_span(self.source, c[0]), str(c[0]))
+
+    def input_ref(self, meta, c):
+        return ast.InputRef(self._s(meta))
+
+    def tuple_lit(self, meta, c):
+        return ast.TupleExpr(self._s(meta), tuple(c))
+
+    def list_lit(self, meta, c):
+        return ast.ListExpr(self._s(meta), tuple(c))
+
+
+# ---- friendly syntax errors ---------------------------------------------------------
+
+_NET = "network A() {{\n  {}\n}}\n"
+_MISTAKES = {
+    "missing ')' to close the call": [_NET.format("conv2d(3, 3\n  relu"), _NET.format("f(1, g(2)")],
+    "missing ']' to close the list": [_NET.format("input x: float32[N, 3\n  relu"),
+                                      _NET.format("for c in [1, 2 { relu }")],
+    "missing '}' to close the body": ["network A() {\n  relu\n", "block b() {\n relu\n"],
+    "an input is declared as `input NAME: DTYPE[dims]` (with ':', not '=')": [
+        _NET.format("input x = float32[N, 3]")],
+    "an input's shape is written in brackets, as in `input x: float32[N, 3, 32, 32]`": [
+        _NET.format("input x: float32(N, 3)"), _NET.format("input x: float32")],
+    "keyword arguments use '=', as in `stride=2`": [_NET.format("conv2d(3, stride: 2)")],
+    "missing ',' between arguments": [_NET.format("conv2d(3 3)"), _NET.format("f(a b)")],
+    "a comparison uses '==', not '='": [_NET.format("if a = 1 { relu }")],
+    "statements are separated by a newline or ';'": [_NET.format("relu relu"),
+                                                     _NET.format("relu dense(3)")],
+    "a block or network needs a name and a parameter list: `block name(params) { ... }`": [
+        "block (c) { relu }\n", "network { relu }\n"],
+}
+
+_TOKEN_NAMES = {
+    "RPAR": "')'", "LPAR": "'('", "RSQB": "']'", "LSQB": "'['", "LBRACE": "'{'",
+    "RBRACE": "'}'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
+    "_NL": "newline", "NAME": "a name", "INT": "an integer", "FLOAT": "a number",
+    "STRING": "a string", "VBAR": "'|'", "DOT": "'.'", "$END": "end of file",
+}
+
+
+def _describe(tok_type: str) -> str:
+    return _TOKEN_NAMES.get(tok_type, f"'{tok_type.lower()}'")
+
+
+def _syntax_error(err: UnexpectedInput, source: Source, start: str,
+                  postlex: _Newlines) -> DlcError:
+    parser, _ = _parser(start)
+    line, col = getattr(err, "line", 0), getattr(err, "column", 0)
+    notes: list[str] = []
+    if isinstance(err, UnexpectedCharacters):
+        ch = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
+        message = f"unexpected character {ch!r}"
+        if ch == '"' or ch == "'":
+            message = "unterminated string"
+    else:
+        label = None
+        if start == "module":
+            label = err.match_examples(parser.parse, _MISTAKES, use_accepts=True)
+        tok = err.token if isinstance(err, UnexpectedToken) else None
+        found = "end of file" if tok is None or tok.type == "$END" else (
+            "newline" if tok.type == "_NL" else f"{str(tok)!r}")
+        if isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
+            lines = source.text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
+        elif tok is not None and tok.type == "_NL":
+            col = max(1, col)  # the newline itself: point just past the line's end
+        if label:
+            message = f"{label}; found {found}"
+        else:
+            expected = sorted(_describe(t) for t in getattr(err, "expected", ()) or ()
+                              if not t.startswith("__"))
+            message = f"unexpected {found}"
+            if expected and len(expected) <= 8:
+                message += "; expected " + ", ".join(expected)
+        unclosed = label is None or label.startswith(("missing ')'", "missing ']'"))
+        for opened in postlex.open[-1:] if unclosed else ():
+            notes.append(f"the '{opened}' opened at {opened.line}:{opened.column} is not closed")
+    span = Span(source, max(line, 1), max(col, 1), max(line, 1), max(col, 1) + 1)
+    return DlcError(message, span, notes=notes)
+
+
+def parse(text: str, path: str = "<string>") -> ast.Module:
+    """Parse a whole .dl file."""
+    return _parse(text, path, "module")
+
+
+def parse_expr(text: str, path: str = "<command line>"):
+    """Parse one expression (used for ``--set name=value``)."""
+    return _parse(text, path, "expr")
+
+
+def _parse(text: str, path: str, start: str):
+    source = Source(path, text)
+    parser, postlex = _parser(start)
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, source, start, postlex) from None
+    return _ToAst(source).transform(tree)

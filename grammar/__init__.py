@@ -1,0 +1,1 @@
+"""The .dl grammar (a Lark LALR grammar) as package data."""

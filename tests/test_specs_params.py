@@ -1,0 +1,52 @@
+"""Parameter counts of the bundled specs against hand-written PyTorch models."""
+
+from pathlib import Path
+
+import pytest
+from dlc.compiler import load
+
+torch = pytest.importorskip("torch")
+
+from reference_models import REFERENCES  # noqa: E402  (needs torch)
+
+SPECS = Path(__file__).parent.parent / "specs"
+
+# Published parameter counts and multiply-accumulates per 224x224 image (torchvision).
+PUBLISHED = {
+    "resnet18.dl": (11_689_512, 1_814_073_344),
+    "resnet50.dl": (25_557_032, 4_089_184_256),
+}
+
+
+def reference_params(name: str) -> int:
+    """Parameter count of the hand-written reference model for spec `name`."""
+    factory, _ = REFERENCES[name]
+    return sum(p.numel() for p in factory().parameters())
+
+
+def test_every_spec_has_a_reference():
+    assert sorted(p.name for p in SPECS.glob("*.dl")) == sorted(REFERENCES)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_params_match_reference(name):
+    assert load(str(SPECS / name)).params == reference_params(name)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_reference_runs(name):
+    factory, example_inputs = REFERENCES[name]
+    inputs = example_inputs()
+    with torch.no_grad():
+        out = factory().eval()(*inputs)
+    assert out.shape[0] == inputs[0].shape[0]
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_counts(name):
+    params, macs = PUBLISHED[name]
+    assert reference_params(name) == params
+    net = load(str(SPECS / name))
+    assert net.params == params
+    assert net.macs == macs
