@@ -261,8 +261,8 @@ class Elaborator:
 
     def exec_residual(self, s: ast.Residual, frame: Frame) -> None:
         x = frame.current
-        self.need_tensor(x, s.span, "residual")
-        frame.current = x
+        if x is not POISON:
+            self.need_tensor(x, s.span, "residual")
         self.exec_body(s.body, frame)
         body = frame.current
         short = x
@@ -393,7 +393,7 @@ class Elaborator:
         else:
             hint = ""
         kind = "op or name" if n.islower() else "name"
-        pool = [*frame.env, *OPS, *self.program.blocks, *BUILTINS]
+        pool = [*frame.env, *OPS, *self.program.blocks, *BUILTINS, *INITIALIZERS, "true", "false"]
         raise DlcError(f"unknown {kind} '{n}'" + suggest(n, pool) + hint, name.span)
 
     def eval(self, e, frame: Frame) -> Any:
