@@ -13,6 +13,7 @@ import difflib
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -554,12 +555,13 @@ class Elaborator:
 
     def check_args(self, what: str, signature: tuple[Arg, ...], bound, span: Span) -> dict:
         attrs = {}
+        defaults = _normalised_defaults(signature)
         for p in signature:
             if p.name not in bound:
                 continue
             value, vspan = bound[p.name]
-            if vspan is None:  # a default: normalised (stride=1 -> (1, 1)), never wrong
-                attrs[p.name] = value if value is None else p.kind(value)
+            if vspan is None:  # a default: normalised once (stride=1 -> (1, 1))
+                attrs[p.name] = defaults[p.name]
                 continue
             if isinstance(value, _Poison) or (isinstance(value, tuple) and POISON in value):
                 raise _Poisoned
@@ -695,6 +697,12 @@ class Elaborator:
             if v is None:
                 raise DlcError(f"{what} has no input: declare an `input` first", span)
             raise DlcError(f"{what} needs a tensor, got {describe(v)}", span)
+
+
+@lru_cache(maxsize=None)
+def _normalised_defaults(signature: tuple[Arg, ...]) -> dict[str, Any]:
+    return {p.name: p.default if p.default is None or p.default is REQUIRED else p.kind(p.default)
+            for p in signature if not p.variadic}
 
 
 class _Poisoned(Exception):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
@@ -17,6 +18,7 @@ if not GRAMMAR.exists():  # installed (non-editable): the grammar is package dat
 
     GRAMMAR = Path(str(files("dlc.grammar") / "dl.lark"))
 
+_LOCK = threading.RLock()  # the shared parser's transformer holds the current source
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB"}
 # A newline before these tokens continues the statement (`}` newline `else {`, a pipeline
 # continued on the next line, a body brace on its own line).
@@ -54,33 +56,75 @@ class _Newlines:
 
 
 @lru_cache(maxsize=None)
-def _parser(start: str) -> tuple[Lark, _Newlines]:
+def _parser(start: str) -> tuple[Lark, _Newlines, _ToAst]:
+    """The LALR parser for ``start``. The AST is built while parsing (no parse tree), and
+    spans come from the tokens (``keep_all_tokens``), both for speed: Lark's tree building
+    and position propagation cost more than the parse itself."""
     postlex = _Newlines()
+    to_ast = _ToAst()
     parser = Lark(GRAMMAR.read_text(), start=start, parser="lalr", lexer="basic",
-                  propagate_positions=True, maybe_placeholders=False, postlex=postlex,
-                  cache=True)
-    return parser, postlex
+                  keep_all_tokens=True, maybe_placeholders=False, postlex=postlex,
+                  transformer=to_ast, cache=True)
+    return parser, postlex, to_ast
 
 
 def _span(source: Source, item) -> Span:
-    if isinstance(item, Token):
-        return Span(source, item.line, item.column, item.end_line or item.line,
-                    item.end_column or item.column + len(item))
-    return Span(source, item.line, item.column, item.end_line, item.end_column)
+    """The span of a token."""
+    return Span(source, item.line, item.column, item.end_line or item.line,
+                item.end_column or item.column + len(item))
 
 
-@v_args(meta=True)
+def _first(items):
+    for x in items:
+        if isinstance(x, Token):
+            return x.line, x.column
+        if isinstance(x, (tuple, list)):
+            pos = _first(x)
+            if pos:
+                return pos
+        elif hasattr(x, "span"):
+            return x.span.line, x.span.col
+    return None
+
+
+def _last(items):
+    for x in reversed(items):
+        if isinstance(x, Token):
+            return x.end_line, x.end_column
+        if isinstance(x, (tuple, list)):
+            pos = _last(x)
+            if pos:
+                return pos
+        elif hasattr(x, "span"):
+            return x.span.end_line, x.span.end_col
+    return None
+
+
+_VALUE_TOKENS = {"NAME", "INT", "FLOAT", "STRING", "COMP_OP"}
+
+
+def _rule(method):
+    """Give a rule method the span of all its tokens and only its meaningful children."""
+
+    def wrapped(self, children):
+        start, end = _first(children) or (1, 1), _last(children) or (1, 1)
+        span = Span(self.source, start[0], start[1], end[0], end[1])
+        kept = [c for c in children if not isinstance(c, Token) or c.type in _VALUE_TOKENS]
+        return method(self, span, kept)
+
+    return wrapped
+
+
 class _ToAst(Transformer):
     """Builds compiler.ast nodes; one method per grammar rule or alias."""
 
-    def __init__(self, source: Source):
-        super().__init__()
-        self.source = source
+    source: Source  # set before each parse (the parser instance is shared)
 
-    def _s(self, meta) -> Span:
-        return _span(self.source, meta)
+    def _s(self, span: Span) -> Span:
+        return span
 
     # -- top level
+    @_rule
     def module(self, meta, items):
         return ast.Module(
             path=self.source.path,
@@ -89,72 +133,92 @@ class _ToAst(Transformer):
             networks=tuple(i for i in items if isinstance(i, ast.NetworkDef)),
         )
 
+    @_rule
     def import_stmt(self, meta, c):
         return ast.Import(self._s(meta), c[0].value[1:-1])
 
+    @_rule
     def block_def(self, meta, c):
         return ast.BlockDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
 
+    @_rule
     def network_def(self, meta, c):
         return ast.NetworkDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
 
+    @_rule
     def param(self, meta, c):
         return ast.Param(self._s(meta), str(c[0]), c[1] if len(c) > 1 else None)
 
+    @_rule
     def body(self, meta, c):
         return tuple(c)
 
     # -- statements
+    @_rule
     def input_decl(self, meta, c):
         return ast.InputDecl(self._s(meta), str(c[0]), str(c[1]), _span(self.source, c[1]),
                              tuple(c[2:]))
 
+    @_rule
     def output_stmt(self, meta, c):
         return ast.Output(self._s(meta), tuple(c))
 
+    @_rule
     def let_stmt(self, meta, c):
         return ast.Let(self._s(meta), str(c[0]), c[1])
 
+    @_rule
     def init_stmt(self, meta, c):
         return ast.Init(self._s(meta), tuple(c))
 
+    @_rule
     def init_item(self, meta, c):
         return ast.Kwarg(self._s(meta), str(c[0]), c[1])
 
+    @_rule
     def residual_stmt(self, meta, c):
         cond, shortcut = c[1] if len(c) > 1 else (None, None)
         return ast.Residual(self._s(meta), c[0], shortcut, cond)
 
+    @_rule
     def shortcut(self, meta, c):
         return (c[0], c[1]) if len(c) == 2 else (None, c[0])
 
+    @_rule
     def if_stmt(self, meta, c):
         orelse = c[2] if len(c) > 2 else ()
         if isinstance(orelse, ast.If):
             orelse = (orelse,)
         return ast.If(self._s(meta), c[0], c[1], orelse)
 
+    @_rule
     def repeat_stmt(self, meta, c):
         return ast.Repeat(self._s(meta), c[0], c[1])
 
+    @_rule
     def for_stmt(self, meta, c):
         names = tuple(str(t) for t in c if isinstance(t, Token))
         return ast.For(self._s(meta), names, c[-2], c[-1])
 
+    @_rule
     def assign(self, meta, c):
         return ast.Assign(self._s(meta), str(c[0]), c[1])
 
+    @_rule
     def expr_stmt(self, meta, c):
         return ast.ExprStmt(self._s(meta), c[0])
 
     # -- expressions
+    @_rule
     def pipe(self, meta, c):
         return ast.Pipe(self._s(meta), tuple(c))
 
+    @_rule
     def ifexp(self, meta, c):
         return ast.IfExp(self._s(meta), c[0], c[1], c[2])
 
     def _bin(op):  # noqa: N805 - a factory used in the class body
+        @_rule
         def method(self, meta, c):
             return ast.BinOp(self._s(meta), op, c[0], c[1])
 
@@ -164,56 +228,85 @@ class _ToAst(Transformer):
     add, sub, mul, truediv, floordiv, mod, pow = (
         _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%"), _bin("**"))
 
+    @_rule
     def not_(self, meta, c):
         return ast.Unary(self._s(meta), "not", c[0])
 
+    @_rule
     def neg(self, meta, c):
         return ast.Unary(self._s(meta), "-", c[0])
 
+    @_rule
     def compare(self, meta, c):
         return ast.Compare(self._s(meta), tuple(str(t) for t in c[1::2]), tuple(c[0::2]))
 
+    @_rule
     def call(self, meta, c):
         args = tuple(a for a in c[1:] if not isinstance(a, ast.Kwarg))
         kwargs = tuple(a for a in c[1:] if isinstance(a, ast.Kwarg))
         return ast.Call(self._s(meta), c[0], args, kwargs)
 
+    @_rule
     def arg(self, meta, c):
         return c[0]
 
+    @_rule
     def kwarg(self, meta, c):
         return ast.Kwarg(_span(self.source, c[0]), str(c[0]), c[1])
 
+    @_rule
+    def init_kwarg(self, meta, c):
+        return ast.Kwarg(meta, "init", c[0])
+
+    @_rule
     def index(self, meta, c):
         return ast.Index(self._s(meta), c[0], c[1])
 
+    @_rule
     def attr(self, meta, c):
         return ast.Attr(self._s(meta), c[0], str(c[1]))
 
+    @_rule
+    def atom(self, meta, c):  # "(" expr ")"
+        return c[0]
+
+    @_rule
+    def factor(self, meta, c):  # unary "+"
+        return c[0]
+
+    @_rule
     def int_lit(self, meta, c):
         return ast.Lit(_span(self.source, c[0]), int(c[0]))
 
+    @_rule
     def float_lit(self, meta, c):
         return ast.Lit(_span(self.source, c[0]), float(c[0]))
 
+    @_rule
     def str_lit(self, meta, c):
         return ast.Lit(_span(self.source, c[0]), c[0][1:-1])
 
+    @_rule
     def true(self, meta, c):
         return ast.Lit(self._s(meta), True)
 
+    @_rule
     def false(self, meta, c):
         return ast.Lit(self._s(meta), False)
 
+    @_rule
     def name(self, meta, c):
         return ast.Name(_span(self.source, c[0]), str(c[0]))
 
+    @_rule
     def input_ref(self, meta, c):
         return ast.InputRef(self._s(meta))
 
+    @_rule
     def tuple_lit(self, meta, c):
         return ast.TupleExpr(self._s(meta), tuple(c))
 
+    @_rule
     def list_lit(self, meta, c):
         return ast.ListExpr(self._s(meta), tuple(c))
 
@@ -253,7 +346,7 @@ def _describe(tok_type: str) -> str:
 
 def _syntax_error(err: UnexpectedInput, source: Source, start: str,
                   postlex: _Newlines) -> DlcError:
-    parser, _ = _parser(start)
+    parser = _parser(start)[0]
     line, col = getattr(err, "line", 0), getattr(err, "column", 0)
     notes: list[str] = []
     if isinstance(err, UnexpectedCharacters):
@@ -300,9 +393,10 @@ def parse_expr(text: str, path: str = "<command line>"):
 
 def _parse(text: str, path: str, start: str):
     source = Source(path, text)
-    parser, postlex = _parser(start)
-    try:
-        tree = parser.parse(text)
-    except UnexpectedInput as err:
-        raise _syntax_error(err, source, start, postlex) from None
-    return _ToAst(source).transform(tree)
+    parser, postlex, to_ast = _parser(start)
+    with _LOCK:
+        to_ast.source = source
+        try:
+            return parser.parse(text)
+        except UnexpectedInput as err:
+            raise _syntax_error(err, source, start, postlex) from None

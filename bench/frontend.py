@@ -1,0 +1,81 @@
+"""Front-end benchmark (issue: parse -> IR -> shapes -> counts must be cheap).
+
+Prints, measured in this one run on this machine:
+  1. ResNet-50 in process: dlc's front end vs constructing the equivalent hand-written
+     torch.nn model and summing its parameters (the ratio is the point);
+  2. the whole `dlc summary specs/resnet18.dl` process, wall time (and that torch is
+     not imported on that path);
+  3. generated chains of 100 / 1,000 / 10,000 layers, to show linear scaling.
+
+    python bench/frontend.py [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the hand-written torch references live there
+
+
+def best_of(fn, repeat: int) -> float:
+    """Median wall time of ``fn()`` in seconds (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    from dlc.compiler import load, load_source
+
+    spec = ROOT / "specs" / "resnet50.dl"
+    dlc_s = best_of(lambda: load(spec).params, args.repeat)
+    print(f"ResNet-50 front end (parse, IR, shapes, counts): {dlc_s * 1e3:8.2f} ms")
+    try:
+        import torch
+
+        from reference_models import REFERENCES
+
+        torch.set_num_threads(2)
+        factory = REFERENCES["resnet50.dl"][0]
+        torch_s = best_of(lambda: sum(p.numel() for p in factory().parameters()), args.repeat)
+        print(f"ResNet-50 torch.nn construction + param sum:     {torch_s * 1e3:8.2f} ms")
+        print(f"  ratio torch / dlc: {torch_s / dlc_s:.1f}x (target >= 20x)")
+    except ImportError:
+        print("  (torch not installed: no comparison)")
+
+    cmd = [sys.executable, "-m", "dlc.compiler.cli", "summary", str(ROOT / "specs" / "resnet18.dl")]
+    wall = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
+    probe = subprocess.run([sys.executable, "-c",
+                            "import sys, dlc.compiler.cli as c; c.main(['summary', sys.argv[1]]);"
+                            "print('torch' in sys.modules, file=sys.stderr)",
+                            str(ROOT / "specs" / "resnet18.dl")], capture_output=True, text=True)
+    print(f"`dlc summary specs/resnet18.dl` whole process: {wall * 1e3:8.1f} ms (target < 300 ms);"
+          f" torch imported: {probe.stderr.strip()}")
+
+    print("generated chain of dense+relu layers (time should grow linearly):")
+    base = None
+    for layers in (100, 1_000, 10_000):
+        body = "\n".join("  dense(64); relu" for _ in range(layers // 2))
+        src = f"network Deep() {{\n  input x: float32[N, 64]\n{body}\n}}\n"
+        s = best_of(lambda src=src: load_source(src).counts, 3 if layers > 1000 else 10)
+        base = base or s / layers
+        print(f"  {layers:>6} layers: {s * 1e3:9.1f} ms  ({s / layers * 1e6:6.1f} us/layer, "
+              f"{s / layers / base:4.2f}x the 100-layer rate)")
+
+
+if __name__ == "__main__":
+    main()

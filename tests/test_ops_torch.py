@@ -1,0 +1,630 @@
+"""Every op of the registry against the real PyTorch layer (LANGUAGE.md §7).
+
+Each case compiles a one-layer network ``y = <call>`` and runs the equivalent ``torch.nn``
+layer (or ``torch`` function) on random inputs of the same shapes. The compiler's output
+shape and dtype, its parameter and buffer names, shapes and dtypes, its parameter count and
+its MACs per example must equal what PyTorch reports. The expected values always come from
+torch (the layer's ``state_dict``, the tensor it returns, ``FlopCounterMode``) or from a
+hand formula over torch's shapes, never from dlc itself.
+
+``CASES`` is keyed by op name; ``test_every_op_has_cases`` fails when an op is registered
+without a case here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from dlc.compiler import load_source
+from dlc.compiler.ops import OPS
+from dlc.compiler.symbolic import evaluate
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402  (needs torch)
+
+BATCH = 2
+
+# --------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------
+
+# ``Case.macs``: FLOPS means "what torch's FlopCounterMode counts, halved, per example";
+# a callable ``(module, inputs, output) -> MACs of the whole batch`` is a hand formula over
+# torch's shapes; an int is the expected count. Ops without a matmul count 0 MACs (the
+# torchvision convention of compiler/counting.py: normalisation, pooling and activations
+# are not counted).
+FLOPS = "flops"
+
+
+@dataclass(frozen=True)
+class Case:
+    call: str  # the right-hand side of ``y = ...``; inputs are x0, x1, ...
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]  # (dtype, shape) of x0, x1, ...
+    module: Callable[[], Any] | None = None  # the torch layer whose state_dict is compared
+    forward: Callable[..., Any] | None = None  # (module, *inputs) -> output; default m(*xs)
+    macs: Any = 0
+
+    def __str__(self) -> str:
+        shapes = ",".join(("" if dt == "float32" else dt) + str(list(s)) for dt, s in self.inputs)
+        return f"{self.call}@{shapes}".replace(" ", "")
+
+
+def dl(v: Any) -> str:
+    """A Python value as .dl source."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(dl(x) for x in v) + ")"
+    return repr(v)
+
+
+def call(op: str, *args: Any, **kw: Any) -> str:
+    return f"{op}(" + ", ".join([*map(dl, args), *(f"{k}={dl(v)}" for k, v in kw.items())]) + ")"
+
+
+def shapes(*specs: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``(2, 3)`` is a float32 input; ``("int64", (2, 7))`` any other dtype."""
+    return tuple(s if isinstance(s[0], str) else ("float32", tuple(s)) for s in specs)
+
+
+def case(dl_call: str, *inputs: Any, module=None, forward=None, macs: Any = 0) -> Case:
+    return Case(dl_call, shapes(*inputs), module, forward, macs)
+
+
+def fn(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A parameterless reference: ``f(*inputs)``."""
+    return lambda _m, *xs: f(*xs)
+
+
+# -- convolutions ----------------------------------------------------------------------
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
+
+
+def conv(rank: int, cin: int, cout: int, kernel, size: tuple[int, ...], **kw) -> Case:
+    """``conv{rank}d(cout, kernel, **kw)`` against ``nn.Conv{rank}d(cin, cout, kernel, **kw)``."""
+    return case(call(f"conv{rank}d", cout, kernel, **kw), (BATCH, cin, *size),
+                module=lambda: CONV[rank](cin, cout, kernel, **kw), macs=FLOPS)
+
+
+def causal(cin: int, cout: int, k: int, length: int, **kw) -> Case:
+    """Causal conv1d: ``nn.Conv1d`` with padding 0 over the input padded (k-1)*d on the left."""
+    d = kw.get("dilation", 1)
+    return case(call("conv1d", cout, k, causal=True, **kw), (BATCH, cin, length),
+                module=lambda: nn.Conv1d(cin, cout, k, **kw),
+                forward=lambda m, x: m(F.pad(x, ((k - 1) * d, 0))),
+                macs=lambda m, xs, y: y.numel() * (cin // m.groups) * k)
+
+
+def conv_t(rank: int, cin: int, cout: int, kernel, size: tuple[int, ...], **kw) -> Case:
+    return case(call(f"conv_transpose{rank}d", cout, kernel, **kw), (BATCH, cin, *size),
+                module=lambda: CONV_T[rank](cin, cout, kernel, **kw), macs=FLOPS)
+
+
+CONV1D = [
+    conv(1, 4, 8, 3, (17,)),
+    conv(1, 4, 8, 3, (17,), stride=2),
+    conv(1, 4, 8, 3, (17,), stride=2, padding=1),
+    conv(1, 4, 8, 5, (16,), stride=3, padding=2),
+    conv(1, 4, 8, 3, (16,), padding=(2,)),
+    conv(1, 4, 8, 3, (17,), dilation=2),
+    conv(1, 4, 8, 3, (20,), stride=2, padding=3, dilation=3),
+    conv(1, 4, 8, 3, (17,), padding="same"),
+    conv(1, 4, 8, 4, (17,), padding="same"),
+    conv(1, 4, 8, 4, (17,), padding="same", dilation=3),
+    conv(1, 4, 8, 5, (17,), padding="valid"),
+    conv(1, 4, 8, 3, (17,), groups=2),
+    conv(1, 4, 8, 3, (17,), groups=4, padding=1),
+    conv(1, 6, 6, 3, (17,), groups=6, padding=1),  # depthwise
+    conv(1, 6, 12, 3, (17,), groups=6, bias=False),  # depthwise, multiplier 2
+    conv(1, 4, 8, 1, (9,), bias=False),
+    conv(1, 4, 8, 9, (9,)),  # output length 1
+    causal(4, 8, 3, 17),
+    causal(4, 8, 3, 17, dilation=4),
+    causal(4, 8, 2, 16, dilation=8, bias=False),
+    causal(4, 8, 3, 17, stride=2),
+    causal(4, 8, 3, 17, groups=4),
+]
+
+CONV2D = [
+    conv(2, 3, 8, 3, (17, 19)),
+    conv(2, 3, 8, 3, (17, 19), stride=2, padding=1),
+    conv(2, 3, 8, (3, 5), (17, 19), stride=(2, 1), padding=(1, 2)),
+    conv(2, 3, 8, (1, 3), (17, 19), stride=(1, 3), padding=(0, 1)),
+    conv(2, 3, 8, 7, (32, 30), stride=2, padding=3),
+    conv(2, 3, 8, 3, (17, 19), dilation=2),
+    conv(2, 3, 8, 3, (17, 19), dilation=(2, 3), padding=(1, 0)),
+    conv(2, 3, 8, 3, (17, 19), padding="same"),
+    conv(2, 3, 8, (2, 4), (17, 19), padding="same"),
+    conv(2, 3, 8, (3, 2), (17, 19), padding="same", dilation=(2, 3)),
+    conv(2, 3, 8, 3, (17, 19), padding="valid"),
+    conv(2, 4, 8, 3, (17, 19), groups=2, padding=1),
+    conv(2, 8, 8, 3, (17, 19), groups=8, padding=1),  # depthwise
+    conv(2, 8, 16, 3, (17, 19), groups=8, stride=2, bias=False),
+    conv(2, 6, 9, 1, (5, 5), groups=3),
+    conv(2, 3, 8, 1, (17, 19), bias=False),
+    conv(2, 3, 8, (17, 19), (17, 19)),  # 1x1 output
+]
+
+CONV_T1D = [
+    conv_t(1, 4, 8, 3, (9,)),
+    conv_t(1, 4, 8, 2, (9,), stride=2),
+    conv_t(1, 4, 8, 3, (9,), stride=2, padding=1, output_padding=1),
+    conv_t(1, 4, 8, 4, (9,), stride=3, padding=2, output_padding=2),
+    conv_t(1, 4, 8, 3, (9,), dilation=2, padding=1),
+    conv_t(1, 4, 8, 3, (9,), stride=2, dilation=3, output_padding=2),
+    conv_t(1, 4, 8, 3, (9,), groups=2, bias=False),
+    conv_t(1, 4, 4, 3, (9,), groups=4, stride=2),
+]
+
+CONV_T2D = [
+    conv_t(2, 4, 8, 2, (7, 9), stride=2),
+    conv_t(2, 4, 8, 3, (7, 9), stride=2, padding=1, output_padding=1),
+    conv_t(2, 4, 8, (3, 4), (7, 9), stride=(2, 3), padding=(1, 0), output_padding=(0, 2)),
+    conv_t(2, 4, 8, 3, (7, 9), dilation=(1, 2)),
+    conv_t(2, 4, 6, 3, (7, 9), groups=2, stride=2, bias=False),
+    conv_t(2, 4, 8, 4, (7, 9), stride=2, padding=1, groups=4),
+    conv_t(2, 4, 8, 1, (7, 9)),
+]
+
+# -- pooling ---------------------------------------------------------------------------
+POOL = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d,
+        ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}
+
+
+def pool(kind: str, rank: int, kernel, size: tuple[int, ...], **kw) -> Case:
+    """``{kind}pool{rank}d(kernel, **kw)`` against ``nn.{Max,Avg}Pool{rank}d(kernel, **kw)``."""
+    return case(call(f"{kind}pool{rank}d", kernel, **kw), (BATCH, 3, *size),
+                module=lambda: POOL[kind, rank](kernel, **kw))
+
+
+def pools(kind: str, rank: int) -> list[Case]:
+    if rank == 1:
+        grid = [
+            (2, (16,), {}), (2, (17,), {}), (3, (17,), {"stride": 2}),
+            (3, (17,), {"stride": 1, "padding": 1}), (4, (17,), {"stride": 2, "padding": 2}),
+            (3, (6,), {"stride": 2, "ceil_mode": True}),  # ceil_mode: 2 -> 3
+            (2, (17,), {"ceil_mode": True}),  # 8 -> 9
+            (2, (5,), {"stride": 2, "padding": 1, "ceil_mode": True}),  # last window in padding
+            (3, (10,), {"stride": 3, "padding": 1, "ceil_mode": True}),  # 4 -> 4 (dropped)
+            (5, (5,), {}),
+        ]
+    else:
+        grid = [
+            (2, (16, 18), {}), (2, (17, 19), {}), (3, (17, 19), {"stride": 2}),
+            (3, (17, 19), {"stride": 2, "padding": 1}), ((2, 3), (17, 19), {"stride": (1, 2)}),
+            ((3, 1), (17, 19), {"stride": (2, 1), "padding": (1, 0)}),
+            (3, (6, 7), {"stride": 2, "ceil_mode": True}),
+            (2, (17, 19), {"ceil_mode": True}),
+            (2, (5, 7), {"stride": 2, "padding": 1, "ceil_mode": True}),  # last window in padding
+            (3, (10, 11), {"stride": 3, "padding": 1, "ceil_mode": True}),
+            ((3, 2), (8, 9), {"stride": (2, 3), "padding": (1, 1), "ceil_mode": True}),
+        ]
+    return [pool(kind, rank, k, size, **kw) for k, size, kw in grid]
+
+
+def upsample(scale: int, mode: str, size: tuple[int, ...]) -> Case:
+    torch_mode = "bilinear" if mode == "linear" and len(size) == 2 else mode
+    return case(call("upsample", scale=scale, mode=mode), (BATCH, 3, *size),
+                module=lambda: nn.Upsample(scale_factor=scale, mode=torch_mode))
+
+
+def spatial(x):
+    return tuple(range(2, x.ndim))
+
+
+# -- recurrent -------------------------------------------------------------------------
+RNN = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def rnn_macs(m, xs, y) -> int:
+    """T * sum over layers and directions of gates*h*(in + h), for the whole batch."""
+    n, t = xs[0].shape[:2]
+    sd = m.state_dict()
+    return n * t * sum(sd[k].numel() for k in sd if k.startswith("weight_"))
+
+
+def recurrent(op: str, d: int, hidden: int, t: int = 6, **kw) -> Case:
+    torch_kw = {{"layers": "num_layers"}.get(k, k): v for k, v in kw.items()}
+    return case(call(op, hidden, **kw), (BATCH, t, d),
+                module=lambda: RNN[op](d, hidden, batch_first=True, **torch_kw),
+                forward=lambda m, x: m(x)[0],
+                macs=rnn_macs if op == "lstm" else FLOPS)  # no FLOP formula for aten.lstm
+
+
+def recurrents(op: str) -> list[Case]:
+    out = [
+        recurrent(op, 5, 7),
+        recurrent(op, 5, 7, layers=2),
+        recurrent(op, 5, 7, layers=3, dropout=0.2),
+        recurrent(op, 5, 7, bidirectional=True),
+        recurrent(op, 5, 7, layers=2, bidirectional=True),
+        recurrent(op, 5, 7, layers=3, bidirectional=True, bias=False),
+        recurrent(op, 8, 4, bias=False),
+        recurrent(op, 1, 3, t=1),
+    ]
+    if op == "rnn":
+        out += [recurrent(op, 5, 7, nonlinearity="relu"),
+                recurrent(op, 5, 7, layers=2, bidirectional=True, nonlinearity="relu")]
+    return out
+
+
+# -- attention -------------------------------------------------------------------------
+def causal_mask(t: int):
+    return torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+
+
+def attention(d: int, heads: int, t: int = 5, mem: tuple[int, int] | None = None,
+              **kw) -> Case:
+    """Self-attention over [N, t, d], or cross-attention over a memory [N, S, Dm]."""
+    bias = kw.get("bias", True)
+    if mem is None:
+        s, dm = t, d
+        dl_call = call("attention", heads, **kw)
+        inputs = [(BATCH, t, d)]
+    else:
+        s, dm = mem
+        dl_call = call("attention", "__q", "__m", heads=heads, **kw).replace(
+            '"__q"', "x0").replace('"__m"', "x1")
+        inputs = [(BATCH, t, d), (BATCH, s, dm)]
+    mask = causal_mask(t) if kw.get("causal") else None
+
+    def forward(m, q, k=None):
+        k = q if k is None else k
+        return m(q, k, k, attn_mask=mask)[0]
+
+    def hand(m, xs, y):  # 2TD^2 (q, out) + 2 S Dm D (k, v) + 2TSD (scores, weighted sum)
+        return BATCH * (2 * t * d * d + 2 * s * dm * d + 2 * t * s * d)
+
+    return case(dl_call, *inputs, forward=forward, macs=hand,
+                module=lambda: nn.MultiheadAttention(d, heads, bias=bias, kdim=dm, vdim=dm,
+                                                     batch_first=True))
+
+
+# -- the rest --------------------------------------------------------------------------
+def sinusoid(t: int, d: int):
+    pos = torch.arange(t, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(t, d)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
+    return pe
+
+
+def elementwise(op: str, module: Callable[[], Any], **kw) -> list[Case]:
+    dl_call = call(op, **kw) if kw else op
+    return [case(dl_call, s, module=module) for s in ((BATCH, 7), (BATCH, 3, 5), (BATCH, 3, 4, 5))]
+
+
+def softmaxes(op: str, cls) -> list[Case]:
+    return [case(call(op, axis=a) if a is not None else op, s,
+                 module=lambda a=a: cls(dim=-1 if a is None else a))
+            for s, a in (((BATCH, 7), None), ((BATCH, 3, 5), 1), ((BATCH, 3, 4, 5), -2),
+                         ((BATCH, 3, 4, 5), 0))]
+
+
+def binary(op: str, f) -> list[Case]:
+    grid = [
+        ((BATCH, 3, 4), (BATCH, 3, 4)),
+        ((BATCH, 3, 4), (4,)),
+        ((BATCH, 1, 4), (3, 1)),
+        ((BATCH, 3, 1, 5), (1, 4, 1)),
+        ((BATCH, 3, 4, 5), (BATCH, 3, 1, 1)),
+        ((1, 3), (BATCH, 1)),
+    ]
+    out = [case(f"{op}(x0, x1)", a, b, forward=fn(f)) for a, b in grid]
+    out.append(case(f"{op}(x0, x1, x2)", (BATCH, 3, 4), (4,), (BATCH, 1, 1),
+                    forward=fn(lambda a, b, c: f(f(a, b), c))))
+    return out
+
+
+def reshape(*dims: int, shape=(BATCH, 4, 6)) -> Case:
+    return case(call("reshape", *dims), shape, forward=fn(lambda x: x.reshape(x.shape[0], *dims)))
+
+
+def permute(*dims: int, shape=(BATCH, 3, 4, 5)) -> Case:
+    return case(call("permute", *dims), shape, forward=fn(lambda x: x.permute(*dims)))
+
+
+def transpose(a: int, b: int, shape=(BATCH, 3, 4, 5)) -> Case:
+    return case(call("transpose", a, b), shape, forward=fn(lambda x: x.transpose(a, b)))
+
+
+def mean(axis, keepdims=None, shape=(BATCH, 3, 4, 5)) -> Case:
+    kw = {} if keepdims is None else {"keepdims": keepdims}
+    return case(call("mean", axis=axis, **kw), shape,
+                forward=fn(lambda x: x.mean(dim=axis, keepdim=bool(keepdims))))
+
+
+def flatten(start=None, shape=(BATCH, 3, 4, 5)) -> Case:
+    dl_call = "flatten" if start is None else call("flatten", start=start)
+    return case(dl_call, shape, forward=fn(lambda x: torch.flatten(x, 1 if start is None else start)))
+
+
+def concat(axis, *inputs) -> Case:
+    names = ", ".join(f"x{i}" for i in range(len(inputs)))
+    dl_call = f"concat({names})" if axis is None else f"concat({names}, axis={axis})"
+    return case(dl_call, *inputs, forward=fn(lambda *xs: torch.cat(xs, dim=1 if axis is None
+                                                                   else axis)))
+
+
+CASES: dict[str, list[Case]] = {
+    "conv1d": CONV1D,
+    "conv2d": CONV2D,
+    "conv_transpose1d": CONV_T1D,
+    "conv_transpose2d": CONV_T2D,
+    "maxpool1d": pools("max", 1),
+    "maxpool2d": pools("max", 2),
+    "avgpool1d": pools("avg", 1),
+    "avgpool2d": pools("avg", 2),
+    "adaptive_avgpool2d": [
+        case(call("adaptive_avgpool2d", s), (BATCH, 3, *hw),
+             module=lambda s=s: nn.AdaptiveAvgPool2d(s))
+        for s, hw in ((1, (7, 9)), (3, (7, 9)), ((2, 4), (7, 9)), ((7, 7), (5, 6)))
+    ],
+    "global_avgpool": [
+        case("global_avgpool", s, forward=fn(lambda x: x.mean(dim=spatial(x))))
+        for s in ((BATCH, 3, 7), (BATCH, 3, 7, 9), (BATCH, 3, 4, 5, 6))
+    ] + [case("global_avgpool", (BATCH, 3, 7, 9),
+              module=lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))],
+    "global_maxpool": [
+        case("global_maxpool", s, forward=fn(lambda x: x.amax(dim=spatial(x))))
+        for s in ((BATCH, 3, 7), (BATCH, 3, 7, 9), (BATCH, 3, 4, 5, 6))
+    ],
+    "upsample": [
+        upsample(scale, mode, size)
+        for scale in (2, 3)
+        for mode, size in (("nearest", (7,)), ("nearest", (5, 7)), ("linear", (7,)),
+                           ("linear", (5, 7)), ("bilinear", (5, 7)))
+    ] + [case("upsample", (BATCH, 3, 5, 7), module=lambda: nn.Upsample(scale_factor=2))],
+    "batchnorm": [
+        case("batchnorm", (BATCH, 6), module=lambda: nn.BatchNorm1d(6)),
+        case("batchnorm", (BATCH, 6, 9), module=lambda: nn.BatchNorm1d(6)),
+        case("batchnorm", (BATCH, 6, 5, 7), module=lambda: nn.BatchNorm2d(6)),
+        case(call("batchnorm", eps=1e-3, momentum=0.01), (BATCH, 4, 5, 7),
+             module=lambda: nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)),
+    ],
+    "layernorm": [
+        case("layernorm", s, module=lambda d=s[-1]: nn.LayerNorm(d))
+        for s in ((BATCH, 16), (BATCH, 5, 16), (BATCH, 3, 5, 7))
+    ] + [case(call("layernorm", eps=1e-6), (BATCH, 5, 16),
+              module=lambda: nn.LayerNorm(16, eps=1e-6))],
+    "dense": [
+        case(call("dense", u, **kw), s, module=lambda u=u, s=s, kw=kw: nn.Linear(s[-1], u, **kw),
+             macs=FLOPS)
+        for u, s, kw in ((10, (BATCH, 16), {}), (10, (BATCH, 16), {"bias": False}),
+                         (7, (BATCH, 5, 16), {}), (3, (BATCH, 2, 5, 4), {}), (1, (BATCH, 1), {}))
+    ],
+    "embedding": [
+        case(call("embedding", v, d), (dt, s), module=lambda v=v, d=d: nn.Embedding(v, d))
+        for v, d, dt, s in ((10, 8, "int64", (BATCH, 7)), (100, 16, "int64", (BATCH, 7)),
+                            (10, 8, "int32", (BATCH, 7)), (10, 3, "int64", (BATCH,)),
+                            (10, 3, "int64", (BATCH, 3, 4)))
+    ],
+    "positional_encoding": [
+        case("positional_encoding", (BATCH, t, d), forward=fn(lambda x: x + sinusoid(*x.shape[1:])))
+        for t, d in ((7, 16), (1, 8), (12, 6))
+    ] + [case(call("positional_encoding", max_len=7), (BATCH, 7, 16),
+              forward=fn(lambda x: x + sinusoid(*x.shape[1:])))],
+    "dropout": [
+        case("dropout", s, module=lambda: nn.Dropout()) for s in ((BATCH, 7), (BATCH, 3, 4, 5))
+    ] + [case(call("dropout", 0.1), (BATCH, 5, 16), module=lambda: nn.Dropout(0.1)),
+         case(call("dropout", p=0.0), (BATCH, 5), module=lambda: nn.Dropout(0.0))],
+    "rnn": recurrents("rnn"),
+    "lstm": recurrents("lstm"),
+    "gru": recurrents("gru"),
+    "attention": [
+        attention(16, 4),
+        attention(16, 1),
+        attention(16, 4, bias=False),
+        attention(16, 2, causal=True),
+        attention(16, 4, t=1),
+        attention(16, 4, mem=(7, 12)),
+        attention(16, 4, mem=(7, 12), bias=False),
+        attention(16, 8, t=3, mem=(9, 32)),
+        attention(16, 4, mem=(7, 16)),  # same width: packed in_proj_weight
+        attention(16, 4, mem=(5, 16), causal=True),
+    ],
+    "relu": elementwise("relu", nn.ReLU),
+    "relu6": elementwise("relu6", nn.ReLU6),
+    "gelu": elementwise("gelu", nn.GELU) + [
+        case(call("gelu", approximate="tanh"), (BATCH, 7),
+             module=lambda: nn.GELU(approximate="tanh"))],
+    "silu": elementwise("silu", nn.SiLU),
+    "sigmoid": elementwise("sigmoid", nn.Sigmoid),
+    "tanh": elementwise("tanh", nn.Tanh),
+    "identity": elementwise("identity", nn.Identity),
+    "leaky_relu": elementwise("leaky_relu", nn.LeakyReLU) + elementwise(
+        "leaky_relu", lambda: nn.LeakyReLU(0.2), slope=0.2),
+    "elu": elementwise("elu", nn.ELU) + elementwise("elu", lambda: nn.ELU(0.5), alpha=0.5),
+    "softmax": softmaxes("softmax", nn.Softmax),
+    "log_softmax": softmaxes("log_softmax", nn.LogSoftmax),
+    "flatten": [flatten(), flatten(2), flatten(-2), flatten(3), flatten(shape=(BATCH, 7)),
+                flatten(0, shape=(BATCH, 3, 4))],
+    "reshape": [reshape(24), reshape(-1), reshape(6, 4), reshape(-1, 3), reshape(2, -1, 2),
+                reshape(4, 6), reshape(3, 8, shape=(BATCH, 2, 3, 4)), reshape(-1, 1)],
+    "permute": [permute(0, 2, 1, 3), permute(0, 3, 1, 2), permute(3, 2, 1, 0),
+                permute(0, 2, 1, shape=(BATCH, 5, 7)), permute(0, -1, 1, 2)],
+    "transpose": [transpose(1, 2), transpose(1, -1), transpose(0, 3), transpose(2, 2),
+                  transpose(1, 2, shape=(BATCH, 5, 7))],
+    "mean": [mean(1), mean(-1), mean((2, 3)), mean((2, 3), True), mean(1, True),
+             mean(1, False, shape=(BATCH, 5, 16)), mean((0, 1), shape=(BATCH, 5, 16))],
+    "last": [case("last", s, forward=fn(lambda x: x[:, -1])) for s in ((BATCH, 5, 16),
+                                                                        (BATCH, 1, 3))],
+    "add": binary("add", torch.add),
+    "mul": binary("mul", torch.mul),
+    "concat": [
+        concat(None, (BATCH, 3, 5), (BATCH, 4, 5)),
+        concat(1, (BATCH, 3, 5, 5), (BATCH, 4, 5, 5), (BATCH, 1, 5, 5)),
+        concat(-1, (BATCH, 3, 5), (BATCH, 3, 2)),
+        concat(2, (BATCH, 3, 4, 5), (BATCH, 3, 6, 5)),
+        concat(0, (BATCH, 3), (5, 3)),
+        concat(1, (BATCH, 7), (BATCH, 9)),
+    ],
+}
+
+ALL = [pytest.param(op, c, id=f"{op}-{c}") for op, cases in CASES.items() for c in cases]
+
+
+# --------------------------------------------------------------------------------------
+# Running a case
+# --------------------------------------------------------------------------------------
+def source(c: Case) -> str:
+    decls = "\n".join(f"  input x{i}: {dt}[{', '.join(map(str, s))}]"
+                      for i, (dt, s) in enumerate(c.inputs))
+    return f"network T() {{\n{decls}\n  y = {c.call}\n}}\n"
+
+
+def random_input(dtype: str, shape: tuple[int, ...]):
+    if dtype.startswith("int"):
+        return torch.randint(0, 10, shape, dtype=getattr(torch, dtype))
+    return torch.randn(shape)
+
+
+def run_torch(c: Case):
+    """(module or None, inputs, output, FLOPs counted by FlopCounterMode)."""
+    torch.manual_seed(0)
+    m = c.module() if c.module is not None else None
+    xs = [random_input(dt, s) for dt, s in c.inputs]
+    forward = c.forward or (lambda m, *xs: m(*xs))
+    with FlopCounterMode(display=False) as counter:
+        y = forward(m, *xs)
+    return m, xs, y, counter.get_total_flops()
+
+
+def torch_dtype(t) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+@pytest.mark.parametrize("op, c", ALL)
+def test_op_matches_torch(op, c):
+    net = load_source(source(c))
+    node = net.graph.node("y")
+    assert node.op == op
+    m, xs, y, flops = run_torch(c)
+
+    # The output type.
+    assert net.outputs["y"].shape == tuple(y.shape), source(c)
+    assert net.outputs["y"].dtype == torch_dtype(y)
+
+    # Parameters and buffers: names, shapes, dtypes, which are buffers, the counts.
+    state = m.state_dict() if m is not None else {}
+    assert {k: tuple(p.shape) for k, p in node.params.items()} == \
+        {k: tuple(v.shape) for k, v in state.items()}
+    assert {k: p.dtype for k, p in node.params.items()} == \
+        {k: torch_dtype(v) for k, v in state.items()}
+    buffers = {k for k, _ in m.named_buffers()} if m is not None else set()
+    assert {k for k, p in node.params.items() if p.buffer} == buffers
+    assert net.params == (sum(p.numel() for p in m.parameters()) if m is not None else 0)
+    assert net.buffers == (sum(b.numel() for b in m.buffers()) if m is not None else 0)
+
+    # MACs per example.
+    if c.macs == FLOPS:
+        assert flops > 0, "FlopCounterMode counted nothing: give a hand formula"
+        expected = flops // 2 // BATCH
+    elif callable(c.macs):
+        expected = c.macs(m, xs, y) // BATCH
+    else:
+        expected = c.macs
+    assert net.macs == expected
+
+
+def test_every_op_has_cases():
+    assert set(OPS) - set(CASES) == set(), "ops without a case in tests/test_ops_torch.py"
+    assert set(CASES) - set(OPS) == set(), "cases for ops that are not registered"
+    assert all(CASES.values())
+
+
+# --------------------------------------------------------------------------------------
+# MACs against the hand formulas
+# --------------------------------------------------------------------------------------
+def macs_of(src: str) -> int:
+    return load_source(src).macs
+
+
+def test_macs_hand_formulas():
+    # conv: output elements per example * Cin/groups * kernel area.
+    src = "network T() {\n input x: float32[2, 8, 17, 19]\n conv2d(16, 3, stride=2, groups=4)\n}"
+    out = CONV[2](8, 16, 3, stride=2, groups=4)(torch.randn(2, 8, 17, 19))
+    assert macs_of(src) == out[0].numel() * (8 // 4) * 9
+    # conv1d, causal and dilated: the output length is L.
+    src = "network T() {\n input x: float32[2, 4, 30]\n conv1d(6, 3, dilation=4, causal=true)\n}"
+    assert macs_of(src) == 6 * 30 * 4 * 3
+    # linear: output elements per example * in_features.
+    src = "network T() {\n input x: float32[2, 5, 16]\n dense(10)\n}"
+    assert macs_of(src) == 5 * 10 * 16
+    # rnn: T * sum over layers and directions of gates*h*(in + h).
+    src = "network T() {\n input x: float32[2, 6, 5]\n lstm(7, layers=2, bidirectional=true)\n}"
+    assert macs_of(src) == 6 * 2 * 4 * 7 * ((5 + 7) + (14 + 7))
+    src = "network T() {\n input x: float32[2, 6, 5]\n gru(7, layers=3)\n}"
+    assert macs_of(src) == 6 * 3 * 7 * ((5 + 7) + 2 * (7 + 7))
+    # attention: 2*T*D*D + 2*S*Dm*D + 2*T*S*D.
+    t, d, s, dm = 5, 16, 7, 12
+    src = ("network T() {\n input q: float32[2, 5, 16]\n input mem: float32[2, 7, 12]\n"
+           " y = attention(q, mem, heads=4)\n}")
+    assert macs_of(src) == 2 * t * d * d + 2 * s * dm * d + 2 * t * s * d
+    # A network sums its layers.
+    src = ("network T() {\n input x: float32[2, 3, 8, 8]\n conv2d(4, 3, padding=1); relu\n"
+           " global_avgpool\n dense(10)\n}")
+    assert macs_of(src) == 4 * 64 * 3 * 9 + 10 * 4
+
+
+# --------------------------------------------------------------------------------------
+# Symbolic dims
+# --------------------------------------------------------------------------------------
+def test_symbolic_conv1d_length():
+    net = load_source("network T() {\n  input x: float32[N, 16, T]\n"
+                      "  conv1d(8, 3, stride=2, padding=1)\n}")
+    (out,) = net.outputs.values()
+    n, c, length = out.shape
+    assert str(n) == "N" and c == 8
+    assert str(length) == "(T - 1) // 2 + 1"
+    layer = nn.Conv1d(16, 8, 3, stride=2, padding=1)
+    with torch.no_grad():
+        for t in (1, 2, 3, 4, 5, 16, 17, 37, 64, 101):
+            y = layer(torch.randn(1, 16, t))
+            assert evaluate(length, {"T": t}) == y.shape[2], t
+            assert evaluate(net.macs, {"T": t}) == y[0].numel() * 16 * 3, t
+
+
+SYMBOLIC_1D = [
+    (call("conv1d", 6, 3), lambda: nn.Conv1d(4, 6, 3), None),
+    (call("conv1d", 6, 5, stride=3, padding=2, dilation=2),
+     lambda: nn.Conv1d(4, 6, 5, stride=3, padding=2, dilation=2), None),
+    (call("conv1d", 6, 4, padding="same", dilation=3),
+     lambda: nn.Conv1d(4, 6, 4, padding="same", dilation=3), None),
+    (call("conv1d", 6, 3, dilation=4, causal=True), lambda: nn.Conv1d(4, 6, 3, dilation=4),
+     lambda m, x: m(F.pad(x, (8, 0)))),
+    (call("conv1d", 6, 3, stride=2, causal=True), lambda: nn.Conv1d(4, 6, 3, stride=2),
+     lambda m, x: m(F.pad(x, (2, 0)))),
+    (call("conv_transpose1d", 6, 3, stride=2, padding=1, output_padding=1),
+     lambda: nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1), None),
+    (call("maxpool1d", 2), lambda: nn.MaxPool1d(2), None),
+    (call("avgpool1d", 3, stride=2, padding=1), lambda: nn.AvgPool1d(3, stride=2, padding=1), None),
+    (call("maxpool1d", 3, stride=2, ceil_mode=True),
+     lambda: nn.MaxPool1d(3, stride=2, ceil_mode=True), None),
+    (call("maxpool1d", 4, stride=3, padding=1, ceil_mode=True),
+     lambda: nn.MaxPool1d(4, stride=3, padding=1, ceil_mode=True), None),
+    (call("upsample", scale=3, mode="linear"), lambda: nn.Upsample(scale_factor=3, mode="linear"),
+     None),
+]
+
+
+@pytest.mark.parametrize("dl_call, module, forward", SYMBOLIC_1D,
+                         ids=[c for c, _, _ in SYMBOLIC_1D])
+def test_symbolic_length_matches_torch(dl_call, module, forward):
+    net = load_source(f"network T() {{\n  input x: float32[N, 4, T]\n  y = {dl_call}\n}}")
+    length = net.outputs["y"].shape[2]
+    layer = module()
+    forward = forward or (lambda m, x: m(x))
+    with torch.no_grad():
+        for t in (9, 10, 11, 12, 13, 16, 29, 64):
+            assert evaluate(length, {"T": t}) == forward(layer, torch.randn(1, 4, t)).shape[2], t
