@@ -87,7 +87,7 @@ class Node:
         return ((f"{self.name}.{k}", p) for k, p in self.params.items())
 
     def format(self) -> str:
-        attrs = ", ".join(f"{k}={_fmt_attr(v)}" for k, v in self.attrs.items())
+        attrs = ", ".join(f"{k}={_fmt_attr(v)}" for k, v in self.attrs.items() if v is not None)
         args = ", ".join(f"%{i}" for i in self.inputs)
         if attrs:
             args = f"{args}; {attrs}" if args else attrs
