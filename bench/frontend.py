@@ -46,7 +46,6 @@ def main() -> None:
     print(f"ResNet-50 front end (parse, IR, shapes, counts): {dlc_s * 1e3:8.2f} ms")
     try:
         import torch
-
         from reference_models import REFERENCES
 
         torch.set_num_threads(2)
@@ -59,12 +58,21 @@ def main() -> None:
 
     cmd = [sys.executable, "-m", "dlc.compiler.cli", "summary", str(ROOT / "specs" / "resnet18.dl")]
     wall = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
-    probe = subprocess.run([sys.executable, "-c",
-                            "import sys, dlc.compiler.cli as c; c.main(['summary', sys.argv[1]]);"
-                            "print('torch' in sys.modules, file=sys.stderr)",
-                            str(ROOT / "specs" / "resnet18.dl")], capture_output=True, text=True)
-    print(f"`dlc summary specs/resnet18.dl` whole process: {wall * 1e3:8.1f} ms (target < 300 ms);"
-          f" torch imported: {probe.stderr.strip()}")
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, dlc.compiler.cli as c; c.main(['summary', sys.argv[1]]);"
+            "print('torch' in sys.modules, file=sys.stderr)",
+            str(ROOT / "specs" / "resnet18.dl"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    print(
+        f"`dlc summary specs/resnet18.dl` whole process: {wall * 1e3:8.1f} ms (target < 300 ms);"
+        f" torch imported: {probe.stderr.strip()}"
+    )
 
     print("generated chain of dense+relu layers (time should grow linearly):")
     base = None
@@ -73,8 +81,10 @@ def main() -> None:
         src = f"network Deep() {{\n  input x: float32[N, 64]\n{body}\n}}\n"
         s = best_of(lambda src=src: load_source(src).counts, 3 if layers > 1000 else 10)
         base = base or s / layers
-        print(f"  {layers:>6} layers: {s * 1e3:9.1f} ms  ({s / layers * 1e6:6.1f} us/layer, "
-              f"{s / layers / base:4.2f}x the 100-layer rate)")
+        print(
+            f"  {layers:>6} layers: {s * 1e3:9.1f} ms  ({s / layers * 1e6:6.1f} us/layer, "
+            f"{s / layers / base:4.2f}x the 100-layer rate)"
+        )
 
 
 if __name__ == "__main__":

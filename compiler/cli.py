@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .elaborate import Elaborator
+from .elaborate import constant
 from .errors import DlcError
 from .network import Network, _compile
 from .parser import parse_expr
@@ -36,14 +36,13 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
 def parse_overrides(items: Sequence[str]) -> dict:
     """``--set k=v``: each value is a .dl expression (``10``, ``"relu"``, ``[64, 128]``)."""
     out = {}
-    frame_eval = Elaborator(Program("<command line>"))
     for name, text in _pairs(items, "--set").items():
         try:
-            from .elaborate import Frame
-
-            out[name] = frame_eval.eval(parse_expr(text), Frame("", {}, None, (), {}, (), True))
+            out[name] = constant(parse_expr(text))
         except DlcError as err:
-            raise UsageError(f"--set {name}: cannot read {text!r} as a value ({err.message})") from None
+            raise UsageError(
+                f"--set {name}: cannot read {text!r} as a value ({err.message})"
+            ) from None
     return out
 
 
@@ -84,8 +83,10 @@ def cmd_check(args) -> int:
                     errors.extend(err.errors)
             if errors:
                 raise DlcError.group(errors)
-            print(f"{path}: ok ({len(names)} network{'s' if len(names) != 1 else ''}"
-                  f"{': ' + ', '.join(names) if names else ''})")
+            print(
+                f"{path}: ok ({len(names)} network{'s' if len(names) != 1 else ''}"
+                f"{': ' + ', '.join(names) if names else ''})"
+            )
         except DlcError as err:
             print(err, file=sys.stderr)
             status = EXIT_SPEC
@@ -94,8 +95,10 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     net = _one(args)
-    print(net.summary(format=args.format, depth=args.depth), end="" if args.format == "table"
-          else "\n")
+    print(
+        net.summary(format=args.format, depth=args.depth),
+        end="" if args.format == "table" else "\n",
+    )
     return EXIT_OK
 
 
@@ -106,10 +109,20 @@ def cmd_ir(args) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", help="which network of the file (needed if it has several)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a network parameter (a .dl expression)")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=INT",
-                   help="bind a symbolic input dim, e.g. T=128")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a network parameter (a .dl expression)",
+    )
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=INT",
+        help="bind a symbolic input dim, e.g. T=128",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,8 +92,22 @@ def _peak(graph: Graph, size: dict[str, Dim]) -> Dim:
 
 # How each op moves the receptive field along the last axis of a [N, C, L] signal.
 _WINDOWED = {"conv1d", "maxpool1d", "avgpool1d"}
-_POINTWISE = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "identity", "leaky_relu",
-              "elu", "dropout", "batchnorm", "add", "mul", "concat"}
+_POINTWISE = {
+    "relu",
+    "relu6",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "identity",
+    "leaky_relu",
+    "elu",
+    "dropout",
+    "batchnorm",
+    "add",
+    "mul",
+    "concat",
+}
 
 
 def receptive_field(graph: Graph) -> int | None:

@@ -13,7 +13,6 @@ import difflib
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -22,7 +21,7 @@ from .errors import Chain, DlcError, ShapeError, Span
 from .initializers import INIT_ROLES, INITIALIZERS
 from .ir import DTYPES, Constraint, Graph, Init, Node, Scope, TensorType
 from .ops import OPS
-from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op
+from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, defaults
 from .program import Program
 from .symbolic import Dim, Sym, equal, fmt_shape
 
@@ -65,10 +64,23 @@ def _range(*args):
 
 
 BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
-_BINOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
-_CMPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-         ">": operator.gt, ">=": operator.ge}
+_BINOPS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+}
+_CMPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def describe(v: Any) -> str:
@@ -98,8 +110,16 @@ def suggest(name: str, candidates) -> str:
 class Frame:
     """One network or block invocation: its names, current value and naming scope."""
 
-    def __init__(self, prefix: str, env: dict, current: Any, chain: Chain, inits: Mapping,
-                 stack: tuple[str, ...], is_network: bool):
+    def __init__(
+        self,
+        prefix: str,
+        env: dict,
+        current: Any,
+        chain: Chain,
+        inits: Mapping,
+        stack: tuple[str, ...],
+        is_network: bool,
+    ):
         self.prefix, self.env, self.current, self.chain = prefix, env, current, chain
         self.input = current
         self.inits = inits
@@ -127,9 +147,15 @@ class Elaborator:
         frame = Frame("", env, None, (), MappingProxyType({}), (), True)
         self.exec_body(net.body, frame)
         if not self.inputs and not self.errors:
-            self.error(DlcError(f"network {net.name} declares no input "
-                                "(add `input x: float32[N, ...]`)", net.span))
-        outputs = frame.outputs or ([(frame.current, net.span)] if frame.current is not None else [])
+            self.error(
+                DlcError(
+                    f"network {net.name} declares no input (add `input x: float32[N, ...]`)",
+                    net.span,
+                )
+            )
+        outputs = frame.outputs or (
+            [(frame.current, net.span)] if frame.current is not None else []
+        )
         names = []
         for value, span in outputs:
             if isinstance(value, Tensor):
@@ -138,16 +164,26 @@ class Elaborator:
                 self.error(DlcError(f"output must be a tensor, got {describe(value)}", span))
         if self.errors:
             raise DlcError.group(self.errors)
-        return Graph(net.name, args, tuple(self.nodes), tuple(self.inputs), tuple(names),
-                     tuple(self.constraints), tuple(self.scopes))
+        return Graph(
+            net.name,
+            args,
+            tuple(self.nodes),
+            tuple(self.inputs),
+            tuple(names),
+            tuple(self.constraints),
+            tuple(self.scopes),
+        )
 
     def _bind_network_params(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> dict:
         known = {p.name for p in net.params}
         for name in overrides:
             if name not in known:
-                raise DlcError(f"network {net.name} has no parameter '{name}'"
-                               + suggest(name, known) + (f" (parameters: {', '.join(sorted(known))})"
-                                                         if known else ""), net.span)
+                raise DlcError(
+                    f"network {net.name} has no parameter '{name}'"
+                    + suggest(name, known)
+                    + (f" (parameters: {', '.join(sorted(known))})" if known else ""),
+                    net.span,
+                )
         env: dict[str, Any] = {}
         frame = Frame("", env, None, (), {}, (), True)
         for p in net.params:
@@ -156,8 +192,11 @@ class Elaborator:
             elif p.default is not None:
                 env[p.name] = self.eval(p.default, frame)
             else:
-                raise DlcError(f"network parameter '{p.name}' has no default; set it "
-                               f"(dlc ... --set {p.name}=VALUE)", p.span)
+                raise DlcError(
+                    f"network parameter '{p.name}' has no default; set it "
+                    f"(dlc ... --set {p.name}=VALUE)",
+                    p.span,
+                )
         return env
 
     def error(self, err: DlcError, frame: Frame | None = None) -> None:
@@ -202,8 +241,10 @@ class Elaborator:
         elif isinstance(s, ast.Repeat):
             count = self.eval(s.count, frame)
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise DlcError(f"repeat needs a non-negative integer count, got {describe(count)}",
-                               s.count.span)
+                raise DlcError(
+                    f"repeat needs a non-negative integer count, got {describe(count)}",
+                    s.count.span,
+                )
             for _ in range(count):
                 self.exec_body(s.body, frame)
         elif isinstance(s, ast.For):
@@ -215,16 +256,26 @@ class Elaborator:
         if isinstance(value, (Tensor, _Poison)):
             frame.current = value
         else:
-            raise DlcError(f"this statement computes {describe(value)} and does nothing with it "
-                           "(bind a constant with `let name = ...`)", span)
+            raise DlcError(
+                f"this statement computes {describe(value)} and does nothing with it "
+                "(bind a constant with `let name = ...`)",
+                span,
+            )
 
     def declare_input(self, s: ast.InputDecl, frame: Frame) -> None:
         if not frame.is_network:
-            raise DlcError("inputs are declared in a network; inside a block, `input` is the "
-                           "block's input value", s.span)
+            raise DlcError(
+                "inputs are declared in a network; inside a block, `input` is the "
+                "block's input value",
+                s.span,
+            )
         if s.dtype not in DTYPES:
-            raise DlcError(f"unknown dtype '{s.dtype}'" + suggest(s.dtype, DTYPES)
-                           + f" (dtypes: {' '.join(DTYPES)})", s.dtype_span)
+            raise DlcError(
+                f"unknown dtype '{s.dtype}'"
+                + suggest(s.dtype, DTYPES)
+                + f" (dtypes: {' '.join(DTYPES)})",
+                s.dtype_span,
+            )
         if s.name in frame.env or s.name in self.names:
             raise DlcError(f"'{s.name}' is already defined", s.span)
         dims = []
@@ -233,12 +284,18 @@ class Elaborator:
                 dims.append(self.dims.get(d.id, Sym.var(d.id)))
                 continue
             v = self.eval(d, frame)
-            if not (isinstance(v, Sym) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)):
-                raise DlcError(f"a dimension must be a non-negative integer or a capitalised "
-                               f"symbolic name such as N, got {describe(v)}", d.span)
+            if not (
+                isinstance(v, Sym) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+            ):
+                raise DlcError(
+                    f"a dimension must be a non-negative integer or a capitalised "
+                    f"symbolic name such as N, got {describe(v)}",
+                    d.span,
+                )
             dims.append(v)
-        node = Node(s.name, "input", (), MappingProxyType({}), TensorType(s.dtype, tuple(dims)),
-                    span=s.span)
+        node = Node(
+            s.name, "input", (), MappingProxyType({}), TensorType(s.dtype, tuple(dims)), span=s.span
+        )
         self.nodes.append(node)
         self.names.add(s.name)
         self.inputs.append(s.name)
@@ -253,8 +310,12 @@ class Elaborator:
         rules = dict(frame.inits)
         for item in s.items:
             if item.name not in INIT_ROLES:
-                raise DlcError(f"unknown init target '{item.name}'" + suggest(item.name, INIT_ROLES)
-                               + f" (targets: {', '.join(INIT_ROLES)})", item.span)
+                raise DlcError(
+                    f"unknown init target '{item.name}'"
+                    + suggest(item.name, INIT_ROLES)
+                    + f" (targets: {', '.join(INIT_ROLES)})",
+                    item.span,
+                )
             value = self.eval_init(item.value, frame)
             for role in INIT_ROLES[item.name]:
                 rules[role] = value
@@ -278,11 +339,17 @@ class Elaborator:
         if body.type.shape != short.type.shape:
             what = "the shortcut's" if short is not x else "the input's"
             ok = len(body.type.shape) == len(short.type.shape) and all(
-                equal(a, b) is not False for a, b in zip(body.type.shape, short.type.shape))
+                equal(a, b) is not False for a, b in zip(body.type.shape, short.type.shape)
+            )
             if not ok:
-                hint = "" if short is not x else " (add a `shortcut { ... }` that projects the input)"
-                raise DlcError(f"residual: the body's output {fmt_shape(body.type.shape)} does not "
-                               f"match {what} shape {fmt_shape(short.type.shape)}{hint}", s.span)
+                hint = (
+                    "" if short is not x else " (add a `shortcut { ... }` that projects the input)"
+                )
+                raise DlcError(
+                    f"residual: the body's output {fmt_shape(body.type.shape)} does not "
+                    f"match {what} shape {fmt_shape(short.type.shape)}{hint}",
+                    s.span,
+                )
         frame.current = self.apply_op(OPS["add"], s.span, [short, body], {}, frame)
 
     def exec_for(self, s: ast.For, frame: Frame) -> None:
@@ -294,8 +361,11 @@ class Elaborator:
                 frame.env[s.targets[0]] = item
             else:
                 if not isinstance(item, (tuple, list)) or len(item) != len(s.targets):
-                    raise DlcError(f"cannot unpack {describe(item)} into {len(s.targets)} names "
-                                   f"({', '.join(s.targets)})", s.iter.span)
+                    raise DlcError(
+                        f"cannot unpack {describe(item)} into {len(s.targets)} names "
+                        f"({', '.join(s.targets)})",
+                        s.iter.span,
+                    )
                 frame.env.update(zip(s.targets, item))
             self.exec_body(s.body, frame)
 
@@ -303,10 +373,13 @@ class Elaborator:
     def truth(self, expr, frame: Frame) -> bool:
         v = self.eval(expr, frame)
         if isinstance(v, (Tensor, _Poison)) or isinstance(v, Callee):
-            raise DlcError(f"a condition must be a compile-time value, got {describe(v)}", expr.span)
+            raise DlcError(
+                f"a condition must be a compile-time value, got {describe(v)}", expr.span
+            )
         if isinstance(v, Sym):
-            raise DlcError(f"cannot decide at compile time whether the symbolic dim {v} is "
-                           "non-zero", expr.span)
+            raise DlcError(
+                f"cannot decide at compile time whether the symbolic dim {v} is non-zero", expr.span
+            )
         return bool(v)
 
     def eval_layer(self, expr, frame: Frame, layer_name: str | None = None) -> Any:
@@ -336,16 +409,18 @@ class Elaborator:
             callee = self.lookup(expr, frame)
             if not isinstance(callee, Callee) or callee.kind not in ("op", "block"):
                 if piped is not None:
-                    raise DlcError(f"'{expr.id}' is {describe(callee)}, not a layer or block",
-                                   expr.span)
+                    raise DlcError(
+                        f"'{expr.id}' is {describe(callee)}, not a layer or block", expr.span
+                    )
                 return callee
             return self.call(callee, expr.span, [], {}, frame, piped, layer_name)
         if not isinstance(expr.func, ast.Name):
             raise DlcError("only ops, blocks and builtin functions can be called", expr.func.span)
         callee = self.lookup(expr.func, frame)
         if not isinstance(callee, Callee):
-            raise DlcError(f"'{expr.func.id}' is {describe(callee)}, which cannot be called",
-                           expr.func.span)
+            raise DlcError(
+                f"'{expr.func.id}' is {describe(callee)}, which cannot be called", expr.func.span
+            )
         args = [(self.eval(a, frame), a.span) for a in expr.args]
         kwargs: dict[str, tuple[Any, Span]] = {}
         for kw in expr.kwargs:
@@ -387,8 +462,9 @@ class Elaborator:
         if n in INITIALIZERS:
             return Callee("init", n)
         if n in self.program.networks:
-            raise DlcError(f"'{n}' is a network; only blocks can be called from a network or "
-                           "block", name.span)
+            raise DlcError(
+                f"'{n}' is a network; only blocks can be called from a network or block", name.span
+            )
         if n[:1].isupper() and frame.is_network:
             hint = " (a capitalised name is a symbolic dim only in an input's shape)"
         else:
@@ -454,8 +530,11 @@ class Elaborator:
             if e.op in ("+", "*") and isinstance(a, Tensor) and isinstance(b, Tensor):
                 op = OPS["add" if e.op == "+" else "mul"]
                 return self.apply_op(op, e.span, [a, b], {}, frame)
-            raise DlcError(f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}"
-                           + (" (tensors combine with + and *)" if e.op not in "+*" else ""), e.span)
+            raise DlcError(
+                f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}"
+                + (" (tensors combine with + and *)" if e.op not in "+*" else ""),
+                e.span,
+            )
         self._arith_operand(a, e.op, e.left.span)
         self._arith_operand(b, e.op, e.right.span)
         if e.op in ("/", "//", "%") and b == 0:
@@ -465,8 +544,9 @@ class Elaborator:
         try:
             return _BINOPS[e.op](a, b)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise DlcError(f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}",
-                           e.span) from None
+            raise DlcError(
+                f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}", e.span
+            ) from None
 
     def eval_compare(self, e: ast.Compare, frame: Frame) -> bool:
         values = [self.eval(x, frame) for x in e.operands]
@@ -480,8 +560,9 @@ class Elaborator:
                 try:
                     result = _CMPS[op](a, b)
                 except TypeError:
-                    raise DlcError(f"cannot compare {describe(a)} {op} {describe(b)}",
-                                   e.span) from None
+                    raise DlcError(
+                        f"cannot compare {describe(a)} {op} {describe(b)}", e.span
+                    ) from None
             if not result:
                 return False
         return True
@@ -493,8 +574,11 @@ class Elaborator:
             raise DlcError(f"cannot compare {describe(a)} {op} {describe(b)}", span) from None
         if isinstance(diff, int):
             return _CMPS[op](diff, 0)
-        raise DlcError(f"cannot decide at compile time whether {a} {op} {b} (it depends on the "
-                       f"symbolic dims {', '.join(sorted(diff.symbols))})", span)
+        raise DlcError(
+            f"cannot decide at compile time whether {a} {op} {b} (it depends on the "
+            f"symbolic dims {', '.join(sorted(diff.symbols))})",
+            span,
+        )
 
     def eval_index(self, e: ast.Index, frame: Frame) -> Any:
         v, i = self.eval(e.value, frame), self.eval(e.index, frame)
@@ -503,8 +587,9 @@ class Elaborator:
         if isinstance(i, bool) or not isinstance(i, int):
             raise DlcError(f"an index must be an integer, got {describe(i)}", e.index.span)
         if not -len(v) <= i < len(v):
-            raise DlcError(f"index {i} is out of range for {describe(v)} of length {len(v)}",
-                           e.index.span)
+            raise DlcError(
+                f"index {i} is out of range for {describe(v)} of length {len(v)}", e.index.span
+            )
         return v[i]
 
     def eval_attr(self, e: ast.Attr, frame: Frame) -> Any:
@@ -515,8 +600,12 @@ class Elaborator:
             raise DlcError(f"{describe(v)} has no attribute '{e.name}'", e.span)
         attrs = {"shape": v.type.shape, "rank": v.type.rank, "dtype": v.type.dtype}
         if e.name not in attrs:
-            raise DlcError(f"a tensor has no attribute '{e.name}'" + suggest(e.name, attrs)
-                           + " (tensors have shape, rank and dtype)", e.span)
+            raise DlcError(
+                f"a tensor has no attribute '{e.name}'"
+                + suggest(e.name, attrs)
+                + " (tensors have shape, rank and dtype)",
+                e.span,
+            )
         return attrs[e.name]
 
     # -- calls -------------------------------------------------------------------------
@@ -530,16 +619,22 @@ class Elaborator:
             bound[variadic.name] = (tuple(v for v, _ in args), args[0][1] if args else span)
         else:
             if len(args) > len(positional):
-                raise DlcError(f"{what} takes at most {len(positional)} positional argument"
-                               f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
-                               args[len(positional)][1])
+                raise DlcError(
+                    f"{what} takes at most {len(positional)} positional argument"
+                    f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
+                    args[len(positional)][1],
+                )
             for p, a in zip(positional, args):
                 bound[p.name] = a
         names = [p.name for p in params]
         for k, (v, s) in kwargs.items():
             if k not in names:
-                raise DlcError(f"{what} has no argument '{k}'" + suggest(k, names)
-                               + (f" (arguments: {', '.join(names)})" if names else ""), s)
+                raise DlcError(
+                    f"{what} has no argument '{k}'"
+                    + suggest(k, names)
+                    + (f" (arguments: {', '.join(names)})" if names else ""),
+                    s,
+                )
             if k in bound:
                 raise DlcError(f"{what}: argument '{k}' given both by position and by name", s)
             bound[k] = (v, s)
@@ -553,9 +648,11 @@ class Elaborator:
                 out[p.name] = (p.default, None)
         return out
 
-    def check_args(self, what: str, signature: tuple[Arg, ...], bound, span: Span) -> dict:
+    def check_args(
+        self, what: str, signature: tuple[Arg, ...], bound, span: Span, defaults: Mapping[str, Any]
+    ) -> dict:
+        """Validate and normalise bound arguments; ``defaults`` are already normalised."""
         attrs = {}
-        defaults = _normalised_defaults(signature)
         for p in signature:
             if p.name not in bound:
                 continue
@@ -572,8 +669,10 @@ class Elaborator:
             try:
                 attrs[p.name] = p.kind(value)
             except ArgError as exc:
-                raise DlcError(f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}",
-                               vspan or span) from None
+                raise DlcError(
+                    f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}",
+                    vspan or span,
+                ) from None
         return attrs
 
     def call_op(self, op: Op, span: Span, args, kwargs, frame: Frame, piped, layer_name):
@@ -588,14 +687,14 @@ class Elaborator:
         if len(inputs) < lo:
             inputs = [frame.current, *inputs]
         if hi is not None and len(inputs) > hi:
-            raise DlcError(f"{op.name} takes {'one tensor input' if hi == 1 else f'at most {hi} tensor inputs'}"
-                           f", got {len(inputs)}", span)
+            most = "one tensor input" if hi == 1 else f"at most {hi} tensor inputs"
+            raise DlcError(f"{op.name} takes {most}, got {len(inputs)}", span)
         for x in inputs:
             if x is None:
                 raise DlcError(f"{op.name} has no input: declare an `input` first", span)
         bound = self.bind_args(op.name, op.signature, span, args, kwargs)
         try:
-            attrs = self.check_args(op.name, op.signature, bound, span)
+            attrs = self.check_args(op.name, op.signature, bound, span, op.defaults)
             try:
                 attrs = op.normalize(attrs)
             except ArgError as exc:
@@ -606,29 +705,50 @@ class Elaborator:
             return POISON
         return self.apply_op(op, span, inputs, attrs, frame, layer_name)
 
-    def apply_op(self, op: Op, span: Span, inputs: list[Tensor], attrs: dict, frame: Frame,
-                 layer_name: str | None = None) -> Tensor:
+    def apply_op(
+        self,
+        op: Op,
+        span: Span,
+        inputs: list[Tensor],
+        attrs: dict,
+        frame: Frame,
+        layer_name: str | None = None,
+    ) -> Tensor:
         if not attrs and op.signature:
-            attrs = op.normalize({p.name: p.default for p in op.signature})
+            attrs = op.normalize(dict(op.defaults))
         types = [x.type for x in inputs]
         ctx = InferCtx()
         try:
             out = op.infer(ctx, attrs, *types)
             params = op.params(attrs, *types)
         except ShapeError as exc:
-            notes = [f"input {fmt_shape(x.type.shape)} produced by {x.node.op} at "
-                     f"{x.node.span.short if x.node.span else '?'}"
-                     for x in inputs if x.node is not None and x.node.op != "input"]
+            notes = [
+                f"input {fmt_shape(x.type.shape)} produced by {x.node.op} at "
+                f"{x.node.span.short if x.node.span else '?'}"
+                for x in inputs
+                if x.node is not None and x.node.op != "input"
+            ]
             raise DlcError(str(exc), span, notes=notes[:2]) from None
         for a, b, what in ctx.constraints:
             self.constraints.append(Constraint(a, b, what, span))
         if params and frame.inits:
-            params = {k: replace(p, init=frame.inits[p.role])
-                      if p.init is None and p.role in frame.inits else p
-                      for k, p in params.items()}
+            params = {
+                k: replace(p, init=frame.inits[p.role])
+                if p.init is None and p.role in frame.inits
+                else p
+                for k, p in params.items()
+            }
         name = self.layer_name(frame, layer_name or op.name, numbered=layer_name is None)
-        node = Node(name, op.name, tuple(x.name for x in inputs), MappingProxyType(attrs), out,
-                    MappingProxyType(params), span, frame.chain)
+        node = Node(
+            name,
+            op.name,
+            tuple(x.name for x in inputs),
+            MappingProxyType(attrs),
+            out,
+            MappingProxyType(params),
+            span,
+            frame.chain,
+        )
         self.nodes.append(node)
         return Tensor(name, out, node)
 
@@ -645,31 +765,47 @@ class Elaborator:
                 self.names.add(name)
                 return name
 
-    def call_block(self, block: ast.BlockDef, span: Span, args, kwargs, frame: Frame, piped,
-                   layer_name):
+    def call_block(
+        self, block: ast.BlockDef, span: Span, args, kwargs, frame: Frame, piped, layer_name
+    ):
         if block.name in frame.stack:
-            cycle = " -> ".join([*frame.stack[frame.stack.index(block.name):], block.name])
+            cycle = " -> ".join([*frame.stack[frame.stack.index(block.name) :], block.name])
             raise DlcError(f"block '{block.name}' calls itself ({cycle})", span)
         x = piped if piped is not None else frame.current
         if x is None:
             raise DlcError(f"block {block.name} has no input: declare an `input` first", span)
-        sig = tuple(Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
-                    for p in block.params)
+        sig = tuple(
+            Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
+            for p in block.params
+        )
         bound = self.bind_args(f"block {block.name}", sig, span, args, kwargs)
         name = self.layer_name(frame, layer_name or block.name, numbered=layer_name is None)
-        inner = Frame(name + ".", {}, x, ((block.name, span), *frame.chain), frame.inits,
-                      (*frame.stack, block.name), False)
+        inner = Frame(
+            name + ".",
+            {},
+            x,
+            ((block.name, span), *frame.chain),
+            frame.inits,
+            (*frame.stack, block.name),
+            False,
+        )
         for p in block.params:  # defaults may use earlier parameters: block b(c, d = 2 * c)
             value, vspan = bound[p.name]
             inner.env[p.name] = self.eval(p.default, inner) if vspan is None else value
-        shown = ", ".join(f"{p.name}={describe(inner.env[p.name])}" for p in block.params
-                          if not isinstance(inner.env[p.name], Tensor))
+        shown = ", ".join(
+            f"{p.name}={describe(inner.env[p.name])}"
+            for p in block.params
+            if not isinstance(inner.env[p.name], Tensor)
+        )
         self.scopes.append(Scope(inner.prefix, block.name, shown, span))
         self.exec_body(block.body, inner)
         if inner.outputs:
             if len(inner.outputs) > 1:
-                raise DlcError(f"block {block.name} has {len(inner.outputs)} outputs; a block "
-                               "returns one value", inner.outputs[1][1])
+                raise DlcError(
+                    f"block {block.name} has {len(inner.outputs)} outputs; a block "
+                    "returns one value",
+                    inner.outputs[1][1],
+                )
             return inner.outputs[0][0]
         return inner.current
 
@@ -677,7 +813,7 @@ class Elaborator:
         sig = INITIALIZERS[name]
         bound = self.bind_args(name, sig, span, args, kwargs)
         try:
-            attrs = self.check_args(name, sig, bound, span)
+            attrs = self.check_args(name, sig, bound, span, defaults(sig))
         except _Poisoned:
             raise DlcError(f"{name}: argument depends on an earlier error", span) from None
         given = tuple((k, attrs[k]) for k in (p.name for p in sig) if bound[k][1] is not None)
@@ -688,8 +824,9 @@ class Elaborator:
         if isinstance(v, Callee) and v.kind == "init":
             v = Init(v.name)
         if not isinstance(v, Init):
-            raise DlcError(f"expected an initialiser ({', '.join(INITIALIZERS)}), got {describe(v)}",
-                           expr.span)
+            raise DlcError(
+                f"expected an initialiser ({', '.join(INITIALIZERS)}), got {describe(v)}", expr.span
+            )
         return v
 
     def need_tensor(self, v: Any, span: Span, what: str) -> None:
@@ -699,20 +836,24 @@ class Elaborator:
             raise DlcError(f"{what} needs a tensor, got {describe(v)}", span)
 
 
-@lru_cache(maxsize=None)
-def _normalised_defaults(signature: tuple[Arg, ...]) -> dict[str, Any]:
-    return {p.name: p.default if p.default is None or p.default is REQUIRED else p.kind(p.default)
-            for p in signature if not p.variadic}
-
-
 class _Poisoned(Exception):
     """An argument depends on an error already reported: skip the call quietly."""
 
 
-def elaborate(program: Program, network: str, overrides: Mapping[str, Any] | None = None,
-              dims: Mapping[str, int] | None = None) -> Graph:
+def elaborate(
+    program: Program,
+    network: str,
+    overrides: Mapping[str, Any] | None = None,
+    dims: Mapping[str, int] | None = None,
+) -> Graph:
     """Compile one network of a loaded program to an IR graph (raises DlcError)."""
     return Elaborator(program, dims).network(program.networks[network], overrides or {})
 
 
-__all__ = ["Dim", "Elaborator", "Tensor", "elaborate"]
+def constant(expr) -> Any:
+    """The value of a compile-time expression that names no variables (``--set k=v``)."""
+    frame = Frame("", {}, None, (), MappingProxyType({}), (), True)
+    return Elaborator(Program("<command line>")).eval(expr, frame)
+
+
+__all__ = ["Dim", "Elaborator", "Tensor", "constant", "elaborate"]

@@ -50,8 +50,14 @@ Chain = tuple[tuple[str, Span], ...]
 class DlcError(Exception):
     """A located compile error; ``str()`` gives the full, user-facing message."""
 
-    def __init__(self, message: str, span: Span | None = None, *, notes: Iterable[str] = (),
-                 chain: Chain = ()):
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        notes: Iterable[str] = (),
+        chain: Chain = (),
+    ):
         super().__init__(message)
         self.message = message
         self.span = span
@@ -84,7 +90,9 @@ class DlcError(Exception):
             return "\n".join([f"error: {self.message}", *self.notes])
         span = self.span
         text = span.source.line(span.line).expandtabs(1)
-        width = (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1
+        width = (
+            (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1
+        )
         width = max(1, min(width, len(text) - span.col + 1))
         gutter = f"{span.line:>5} | "
         lines = [

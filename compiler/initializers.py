@@ -9,10 +9,14 @@ from __future__ import annotations
 from .ops.base import Arg, choice, real
 
 _MODE = choice("fan_in", "fan_out")
-_NONLINEARITY = choice("linear", "conv1d", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu",
-                       "selu")
-_FAN = (Arg("a", real(), 0.0), Arg("mode", _MODE, "fan_in"),
-        Arg("nonlinearity", _NONLINEARITY, "leaky_relu"))
+_NONLINEARITY = choice(
+    "linear", "conv1d", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"
+)
+_FAN = (
+    Arg("a", real(), 0.0),
+    Arg("mode", _MODE, "fan_in"),
+    Arg("nonlinearity", _NONLINEARITY, "leaky_relu"),
+)
 
 INITIALIZERS: dict[str, tuple[Arg, ...]] = {
     "zeros": (),

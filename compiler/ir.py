@@ -93,9 +93,14 @@ class Node:
             args = f"{args}; {attrs}" if args else attrs
         text = f"%{self.name} = {self.op}({args}) : {self.type}"
         if self.params:
-            text += "  {" + ", ".join(
-                f"{k}{'*' if p.buffer else ''}: {fmt_shape(p.shape)}" for k, p in self.params.items()
-            ) + "}"
+            text += (
+                "  {"
+                + ", ".join(
+                    f"{k}{'*' if p.buffer else ''}: {fmt_shape(p.shape)}"
+                    for k, p in self.params.items()
+                )
+                + "}"
+            )
         if self.span is not None:
             text += f"  # {self.span.source.path.rsplit('/', 1)[-1]}:{self.span.line}"
         return text

@@ -67,8 +67,13 @@ class Network:
         return f"<Network {self.name}: {self.params:,} params, macs={self.macs}>"
 
 
-def load(path: str | Path, network: str | None = None, *, dims: Mapping[str, int] | None = None,
-         **overrides: Any) -> Network:
+def load(
+    path: str | Path,
+    network: str | None = None,
+    *,
+    dims: Mapping[str, int] | None = None,
+    **overrides: Any,
+) -> Network:
     """Compile ``network`` of the .dl file at ``path`` (the only one, if None).
 
     ``overrides`` set network parameters (``classes=10``); ``dims`` binds symbolic dims of
@@ -81,8 +86,14 @@ def load(path: str | Path, network: str | None = None, *, dims: Mapping[str, int
     return _compile(program, network, dims, overrides)
 
 
-def load_source(text: str, network: str | None = None, *, path: str = "<string>",
-                dims: Mapping[str, int] | None = None, **overrides: Any) -> Network:
+def load_source(
+    text: str,
+    network: str | None = None,
+    *,
+    path: str = "<string>",
+    dims: Mapping[str, int] | None = None,
+    **overrides: Any,
+) -> Network:
     """As ``load``, from source text (imports resolve relative to ``path``)."""
     return _compile(load_program(path, text), network, dims, overrides)
 
@@ -94,11 +105,16 @@ def select_network(program: Program, network: str | None) -> str:
             return names[0]
         if not names:
             raise DlcError(f"{program.root} defines no network")
-        raise DlcError(f"{program.root} defines several networks ({', '.join(names)}); "
-                       "choose one with --network")
+        raise DlcError(
+            f"{program.root} defines several networks ({', '.join(names)}); "
+            "choose one with --network"
+        )
     if network not in program.networks:
-        raise DlcError(f"no network '{network}' in {program.root}" + suggest(network, names)
-                       + f" (networks: {', '.join(names) or 'none'})")
+        raise DlcError(
+            f"no network '{network}' in {program.root}"
+            + suggest(network, names)
+            + f" (networks: {', '.join(names) or 'none'})"
+        )
     return network
 
 

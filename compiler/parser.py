@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
@@ -47,7 +47,9 @@ class _Newlines:
             pending = None
             if tok.type in _OPEN:
                 self.open.append(tok)
-            elif tok.type in ("RPAR", "RSQB") and self.open and _OPEN[self.open[-1].type] == tok.type:
+            elif (
+                tok.type in ("RPAR", "RSQB") and self.open and _OPEN[self.open[-1].type] == tok.type
+            ):
                 self.open.pop()
             prev = tok
             yield tok
@@ -55,23 +57,36 @@ class _Newlines:
             yield pending
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parser(start: str) -> tuple[Lark, _Newlines, _ToAst]:
     """The LALR parser for ``start``. The AST is built while parsing (no parse tree), and
     spans come from the tokens (``keep_all_tokens``), both for speed: Lark's tree building
     and position propagation cost more than the parse itself."""
     postlex = _Newlines()
     to_ast = _ToAst()
-    parser = Lark(GRAMMAR.read_text(), start=start, parser="lalr", lexer="basic",
-                  keep_all_tokens=True, maybe_placeholders=False, postlex=postlex,
-                  transformer=to_ast, cache=True)
+    parser = Lark(
+        GRAMMAR.read_text(),
+        start=start,
+        parser="lalr",
+        lexer="basic",
+        keep_all_tokens=True,
+        maybe_placeholders=False,
+        postlex=postlex,
+        transformer=to_ast,
+        cache=True,
+    )
     return parser, postlex, to_ast
 
 
 def _span(source: Source, item) -> Span:
     """The span of a token."""
-    return Span(source, item.line, item.column, item.end_line or item.line,
-                item.end_column or item.column + len(item))
+    return Span(
+        source,
+        item.line,
+        item.column,
+        item.end_line or item.line,
+        item.end_column or item.column + len(item),
+    )
 
 
 def _first(items):
@@ -156,8 +171,9 @@ class _ToAst(Transformer):
     # -- statements
     @_rule
     def input_decl(self, meta, c):
-        return ast.InputDecl(self._s(meta), str(c[0]), str(c[1]), _span(self.source, c[1]),
-                             tuple(c[2:]))
+        return ast.InputDecl(
+            self._s(meta), str(c[0]), str(c[1]), _span(self.source, c[1]), tuple(c[2:])
+        )
 
     @_rule
     def output_stmt(self, meta, c):
@@ -226,7 +242,14 @@ class _ToAst(Transformer):
 
     or_, and_ = _bin("or"), _bin("and")
     add, sub, mul, truediv, floordiv, mod, pow = (
-        _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%"), _bin("**"))
+        _bin("+"),
+        _bin("-"),
+        _bin("*"),
+        _bin("/"),
+        _bin("//"),
+        _bin("%"),
+        _bin("**"),
+    )
 
     @_rule
     def not_(self, meta, c):
@@ -316,27 +339,50 @@ class _ToAst(Transformer):
 _NET = "network A() {{\n  {}\n}}\n"
 _MISTAKES = {
     "missing ')' to close the call": [_NET.format("conv2d(3, 3\n  relu"), _NET.format("f(1, g(2)")],
-    "missing ']' to close the list": [_NET.format("input x: float32[N, 3\n  relu"),
-                                      _NET.format("for c in [1, 2 { relu }")],
+    "missing ']' to close the list": [
+        _NET.format("input x: float32[N, 3\n  relu"),
+        _NET.format("for c in [1, 2 { relu }"),
+    ],
     "missing '}' to close the body": ["network A() {\n  relu\n", "block b() {\n relu\n"],
     "an input is declared as `input NAME: DTYPE[dims]` (with ':', not '=')": [
-        _NET.format("input x = float32[N, 3]")],
+        _NET.format("input x = float32[N, 3]")
+    ],
     "an input's shape is written in brackets, as in `input x: float32[N, 3, 32, 32]`": [
-        _NET.format("input x: float32(N, 3)"), _NET.format("input x: float32")],
+        _NET.format("input x: float32(N, 3)"),
+        _NET.format("input x: float32"),
+    ],
     "keyword arguments use '=', as in `stride=2`": [_NET.format("conv2d(3, stride: 2)")],
     "missing ',' between arguments": [_NET.format("conv2d(3 3)"), _NET.format("f(a b)")],
     "a comparison uses '==', not '='": [_NET.format("if a = 1 { relu }")],
-    "statements are separated by a newline or ';'": [_NET.format("relu relu"),
-                                                     _NET.format("relu dense(3)")],
+    "statements are separated by a newline or ';'": [
+        _NET.format("relu relu"),
+        _NET.format("relu dense(3)"),
+    ],
     "a block or network needs a name and a parameter list: `block name(params) { ... }`": [
-        "block (c) { relu }\n", "network { relu }\n"],
+        "block (c) { relu }\n",
+        "network { relu }\n",
+    ],
 }
 
 _TOKEN_NAMES = {
-    "RPAR": "')'", "LPAR": "'('", "RSQB": "']'", "LSQB": "'['", "LBRACE": "'{'",
-    "RBRACE": "'}'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
-    "_NL": "newline", "NAME": "a name", "INT": "an integer", "FLOAT": "a number",
-    "STRING": "a string", "VBAR": "'|'", "DOT": "'.'", "$END": "end of file",
+    "RPAR": "')'",
+    "LPAR": "'('",
+    "RSQB": "']'",
+    "LSQB": "'['",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "SEMICOLON": "';'",
+    "_NL": "newline",
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "VBAR": "'|'",
+    "DOT": "'.'",
+    "$END": "end of file",
 }
 
 
@@ -344,8 +390,7 @@ def _describe(tok_type: str) -> str:
     return _TOKEN_NAMES.get(tok_type, f"'{tok_type.lower()}'")
 
 
-def _syntax_error(err: UnexpectedInput, source: Source, start: str,
-                  postlex: _Newlines) -> DlcError:
+def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Newlines) -> DlcError:
     parser = _parser(start)[0]
     line, col = getattr(err, "line", 0), getattr(err, "column", 0)
     notes: list[str] = []
@@ -359,8 +404,11 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str,
         if start == "module":
             label = err.match_examples(parser.parse, _MISTAKES, use_accepts=True)
         tok = err.token if isinstance(err, UnexpectedToken) else None
-        found = "end of file" if tok is None or tok.type == "$END" else (
-            "newline" if tok.type == "_NL" else f"{str(tok)!r}")
+        found = (
+            "end of file"
+            if tok is None or tok.type == "$END"
+            else ("newline" if tok.type == "_NL" else f"{str(tok)!r}")
+        )
         if isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
             lines = source.text.splitlines() or [""]
             line, col = len(lines), len(lines[-1]) + 1
@@ -369,8 +417,9 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str,
         if label:
             message = f"{label}; found {found}"
         else:
-            expected = sorted(_describe(t) for t in getattr(err, "expected", ()) or ()
-                              if not t.startswith("__"))
+            expected = sorted(
+                _describe(t) for t in getattr(err, "expected", ()) or () if not t.startswith("__")
+            )
             message = f"unexpected {found}"
             if expected and len(expected) <= 8:
                 message += "; expected " + ", ".join(expected)

@@ -31,8 +31,15 @@ def load_program(path: str | Path, text: str | None = None) -> Program:
     return program
 
 
-def _load(path: Path, text: str | None, program: Program, stack: tuple[Path, ...],
-          errors: list[DlcError], root: bool = False, seen: set | None = None) -> None:
+def _load(
+    path: Path,
+    text: str | None,
+    program: Program,
+    stack: tuple[Path, ...],
+    errors: list[DlcError],
+    root: bool = False,
+    seen: set | None = None,
+) -> None:
     seen = set() if seen is None else seen
     if text is None:
         text = path.read_text(encoding="utf-8")
@@ -40,7 +47,7 @@ def _load(path: Path, text: str | None, program: Program, stack: tuple[Path, ...
     resolved = path.resolve()
     seen.add(resolved)
     for imp in module.imports:
-        target = (path.parent / imp.path)
+        target = path.parent / imp.path
         key = target.resolve()
         if key in (*stack, resolved):
             chain = " -> ".join(p.name for p in (*stack, resolved, key))
@@ -49,19 +56,24 @@ def _load(path: Path, text: str | None, program: Program, stack: tuple[Path, ...
         if key in seen:
             continue
         if not target.is_file():
-            errors.append(DlcError(f"cannot import '{imp.path}': no such file ({target})", imp.span))
+            errors.append(
+                DlcError(f"cannot import '{imp.path}': no such file ({target})", imp.span)
+            )
             continue
         try:
             _load(target, None, program, (*stack, resolved), errors, seen=seen)
         except DlcError as err:
             errors.extend(err.errors)
-    for kind, table, defs in (("block", program.blocks, module.blocks),
-                              ("network", program.networks, module.networks)):
+    for kind, table, defs in (
+        ("block", program.blocks, module.blocks),
+        ("network", program.networks, module.networks),
+    ):
         for d in defs:
             other = program.blocks.get(d.name) or program.networks.get(d.name)
             if other is not None:
-                errors.append(DlcError(f"{kind} '{d.name}' is already defined at {other.span}",
-                                       d.span))
+                errors.append(
+                    DlcError(f"{kind} '{d.name}' is already defined at {other.span}", d.span)
+                )
                 continue
             table[d.name] = d
             if root and kind == "network":

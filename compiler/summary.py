@@ -27,13 +27,17 @@ def to_json(net: Network) -> dict[str, Any]:
     c = net.counts
 
     def tensors(types):
-        return [{"name": n, "dtype": t.dtype, "shape": [dim_json(d) for d in t.shape]}
-                for n, t in types.items()]
+        return [
+            {"name": n, "dtype": t.dtype, "shape": [dim_json(d) for d in t.shape]}
+            for n, t in types.items()
+        ]
 
     return {
         "network": net.name,
-        "args": {k: v if isinstance(v, (int, float, str, bool)) else repr(v)
-                 for k, v in net.graph.args.items()},
+        "args": {
+            k: v if isinstance(v, (int, float, str, bool)) else repr(v)
+            for k, v in net.graph.args.items()
+        },
         "inputs": tensors(net.inputs),
         "outputs": tensors(net.outputs),
         "params": c.params,
@@ -45,11 +49,18 @@ def to_json(net: Network) -> dict[str, Any]:
         "receptive_field": c.receptive_field,
         "constraints": [str(k) for k in net.graph.constraints],
         "layers": [
-            {"name": lc.node.name, "op": lc.node.op,
-             "shape": [dim_json(d) for d in lc.node.type.shape], "dtype": lc.node.type.dtype,
-             "params": lc.params, "buffers": lc.buffers, "macs": dim_json(lc.macs),
-             "line": lc.node.span.line if lc.node.span else None}
-            for lc in c.layers if lc.node.op != "input"
+            {
+                "name": lc.node.name,
+                "op": lc.node.op,
+                "shape": [dim_json(d) for d in lc.node.type.shape],
+                "dtype": lc.node.type.dtype,
+                "params": lc.params,
+                "buffers": lc.buffers,
+                "macs": dim_json(lc.macs),
+                "line": lc.node.span.line if lc.node.span else None,
+            }
+            for lc in c.layers
+            if lc.node.op != "input"
         ],
     }
 
@@ -77,9 +88,19 @@ class _Group:
             yield from (item.layers() if isinstance(item, _Group) else (item,))
 
     def signature(self, prefix_len: int) -> tuple:
-        return (self.block, tuple((lc.node.name[prefix_len:], lc.node.op, lc.node.type,
-                                   tuple(lc.node.params.items()), tuple(lc.node.attrs.items()))
-                                  for lc in self.layers()))
+        return (
+            self.block,
+            tuple(
+                (
+                    lc.node.name[prefix_len:],
+                    lc.node.op,
+                    lc.node.type,
+                    tuple(lc.node.params.items()),
+                    tuple(lc.node.attrs.items()),
+                )
+                for lc in self.layers()
+            ),
+        )
 
 
 def _tree(net: Network) -> _Group:
@@ -110,8 +131,11 @@ def _fold(group: _Group) -> None:
         if isinstance(item, _Group):
             _fold(item)
             prev = folded[-1] if folded else None
-            if (isinstance(prev, _Group) and prev.block == item.block
-                    and prev.signature(len(prev.name)) == item.signature(len(item.name))):
+            if (
+                isinstance(prev, _Group)
+                and prev.block == item.block
+                and prev.signature(len(prev.name)) == item.signature(len(item.name))
+            ):
                 prev.count += 1
                 prev.last = item.name
                 continue
@@ -145,8 +169,11 @@ def to_table_text(net: Network, depth: int | None = None, width: int = 120) -> s
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{net.name}({', '.join(f'{k}={v}' for k, v in net.graph.args.items())})",
-                  title_justify="left", header_style="bold")
+    table = Table(
+        title=f"{net.name}({', '.join(f'{k}={v}' for k, v in net.graph.args.items())})",
+        title_justify="left",
+        header_style="bold",
+    )
     table.add_column("layer", no_wrap=True)
     table.add_column("op")
     table.add_column("output shape")
@@ -157,17 +184,27 @@ def to_table_text(net: Network, depth: int | None = None, width: int = 120) -> s
         for item in group.items:
             indent = "  " * level
             if isinstance(item, LayerCount):
-                table.add_row(indent + item.node.name.rsplit(".", 1)[-1], item.node.op,
-                              fmt_shape(item.node.type.shape), _num(item.params), _si(item.macs))
+                table.add_row(
+                    indent + item.node.name.rsplit(".", 1)[-1],
+                    item.node.op,
+                    fmt_shape(item.node.type.shape),
+                    _num(item.params),
+                    _si(item.macs),
+                )
                 continue
             layers = list(item.layers())
             params = sum(lc.params for lc in layers) * item.count
             macs = sum((lc.macs for lc in layers), 0) * item.count
             times = f" ×{item.count}" if item.count > 1 else ""
             name = f"{item.name}…{item.last.rsplit('_', 1)[-1]}" if item.count > 1 else item.name
-            table.add_row(f"[bold]{indent}{name}[/]", f"[bold]{item.block}{times}[/]",
-                          fmt_shape(layers[-1].node.type.shape) if layers else "",
-                          _num(params), _si(macs), style="")
+            table.add_row(
+                f"[bold]{indent}{name}[/]",
+                f"[bold]{item.block}{times}[/]",
+                fmt_shape(layers[-1].node.type.shape) if layers else "",
+                _num(params),
+                _si(macs),
+                style="",
+            )
             if depth is None or level + 1 < depth:
                 add(item, level + 1)
 
@@ -178,7 +215,8 @@ def to_table_text(net: Network, depth: int | None = None, width: int = 120) -> s
         f"outputs:         {', '.join(f'{n}: {t}' for n, t in net.outputs.items())}",
         f"params:          {c.params:,} (all trainable)",
         f"buffers:         {c.buffers:,}",
-        f"MACs / example:  {_num(c.macs)}" + (f" ({_si(c.macs)})" if isinstance(c.macs, int) else ""),
+        f"MACs / example:  {_num(c.macs)}"
+        + (f" ({_si(c.macs)})" if isinstance(c.macs, int) else ""),
         f"weights:         {_bytes(c.weight_bytes)}",
         f"activations:     {_bytes(c.activation_bytes)} per example, "
         f"peak {_bytes(c.peak_activation_bytes)} live (inference)",

@@ -114,7 +114,9 @@ class Sym:
 
     def __pow__(self, other: int) -> Dim:
         if not isinstance(other, int) or other < 0:
-            raise TypeError(f"a symbolic dim can only be raised to a non-negative integer, got {other}")
+            raise TypeError(
+                f"a symbolic dim can only be raised to a non-negative integer, got {other}"
+            )
         return reduce(lambda a, b: a * b, [self] * other, 1)
 
     # -- comparison --------------------------------------------------------------------
@@ -139,8 +141,9 @@ class Sym:
             if mono == ():
                 parts.append((coeff, str(abs(coeff))))
                 continue
-            factors = [_factor_str(atom, power, len(mono) > 1 or abs(coeff) != 1)
-                       for atom, power in mono]
+            factors = [
+                _factor_str(atom, power, len(mono) > 1 or abs(coeff) != 1) for atom, power in mono
+            ]
             body = "*".join(factors)
             parts.append((coeff, body if abs(coeff) == 1 else f"{abs(coeff)}*{body}"))
         out = ("-" if parts[0][0] < 0 else "") + parts[0][1]
@@ -244,8 +247,13 @@ def floordiv(x: Dim, k: int) -> Dim:
     if len(nested) == 1 and nested[0][1] == 1 and len(nested[0][0]) == 1:
         atom, power = nested[0][0][0]
         if isinstance(atom, FloorDiv) and power == 1:
-            return _make(_add_terms(quotient, _terms(
-                floordiv(atom.num + rest.get((), 0) * atom.den, atom.den * k)), 1))
+            return _make(
+                _add_terms(
+                    quotient,
+                    _terms(floordiv(atom.num + rest.get((), 0) * atom.den, atom.den * k)),
+                    1,
+                )
+            )
     return _make(_add_terms(quotient, {((FloorDiv(inner, k), 1),): 1}, 1))
 
 

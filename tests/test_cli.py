@@ -14,8 +14,12 @@ EXAMPLES = sorted((ROOT.parent / "shared" / "examples").glob("*.dl"))
 
 
 def dlc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlc.compiler.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "dlc.compiler.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.parametrize("name", ["lenet5", "tcn"])
@@ -46,8 +50,14 @@ def test_summary_json_contract():
     assert data["buffers"] == 2 * 4800 + 20  # running mean/var of 4,800 channels, 20 counters
     layer = data["layers"][0]
     assert set(layer) >= {"name", "op", "shape", "params", "macs", "line"}
-    assert layer == {**layer, "name": "conv2d_0", "op": "conv2d", "shape": ["N", 64, 112, 112],
-                     "params": 64 * 3 * 7 * 7, "line": 15}
+    assert layer == {
+        **layer,
+        "name": "conv2d_0",
+        "op": "conv2d",
+        "shape": ["N", 64, 112, 112],
+        "params": 64 * 3 * 7 * 7,
+        "line": 15,
+    }
     assert sum(entry["params"] for entry in data["layers"]) == data["params"]
 
 
@@ -68,27 +78,33 @@ def test_summary_table_folds_repeated_blocks_and_prints_totals():
     assert "basic ×2" in out.stdout and "basic_0…1" in out.stdout
     assert "11,689,512" in out.stdout and "1,814,073,344" in out.stdout
     tcn = dlc("summary", SPECS / "tcn.dl").stdout
-    assert "receptive field: 253" in tcn   # 1 + sum over 6 levels of 2 convs * 2 * 2**i
+    assert "receptive field: 253" in tcn  # 1 + sum over 6 levels of 2 convs * 2 * 2**i
 
 
 def test_summary_does_not_import_torch():
-    code = ("import sys; from dlc.compiler.cli import main; main(['summary', sys.argv[1]]); "
-            "sys.stderr.write(str(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('torch', 'onnx', 'numpy'))))")
-    out = subprocess.run([sys.executable, "-c", code, str(SPECS / "resnet18.dl")],
-                         capture_output=True, text=True)
+    code = (
+        "import sys; from dlc.compiler.cli import main; main(['summary', sys.argv[1]]); "
+        "sys.stderr.write(str(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'onnx', 'numpy'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SPECS / "resnet18.dl")], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stderr.strip() == "[]"
 
 
-@pytest.mark.parametrize(("args", "code", "words"), [
-    (("check", SPECS / "lenet5.dl"), 0, ""),
-    (("summary", SPECS / "missing.dl"), 2, "no such file"),
-    (("summary", SPECS / "lenet5.dl", "--network", "LeNet"), 2, "did you mean 'LeNet5'"),
-    (("summary", SPECS / "lenet5.dl", "--set", "clases=3"), 1, "did you mean 'classes'"),
-    (("summary", SPECS / "lenet5.dl", "--set", "classes"), 2, "NAME=VALUE"),
-    (("summary", SPECS / "lenet5.dl", "--dim", "N=x"), 2, "positive integer"),
-    (("summary", SPECS / "lenet5.dl", "--format", "xml"), 2, "invalid choice"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("check", SPECS / "lenet5.dl"), 0, ""),
+        (("summary", SPECS / "missing.dl"), 2, "no such file"),
+        (("summary", SPECS / "lenet5.dl", "--network", "LeNet"), 2, "did you mean 'LeNet5'"),
+        (("summary", SPECS / "lenet5.dl", "--set", "clases=3"), 1, "did you mean 'classes'"),
+        (("summary", SPECS / "lenet5.dl", "--set", "classes"), 2, "NAME=VALUE"),
+        (("summary", SPECS / "lenet5.dl", "--dim", "N=x"), 2, "positive integer"),
+        (("summary", SPECS / "lenet5.dl", "--format", "xml"), 2, "invalid choice"),
+    ],
+)
 def test_exit_codes(args, code, words):
     out = dlc(*args)
     assert out.returncode == code, out.stderr

@@ -53,7 +53,8 @@ network Net()
 
 
 def test_expressions_are_evaluated_by_the_compiler():
-    net = load_source("""
+    net = load_source(
+        """
 network Net(a = 7, flag = true) {
   input x: float32[N, 3]
   let t = (1, 2, 3)
@@ -64,7 +65,8 @@ network Net(a = 7, flag = true) {
   dense(v); dense(w); dense(z)
   dense(int_div_check) if false else identity
 }
-""".replace("  dense(int_div_check) if false else identity\n", ""))
+""".replace("  dense(int_div_check) if false else identity\n", "")
+    )
     assert [n.attrs["units"] for n in net.graph.nodes if n.op == "dense"] == [22, 4, 394]
 
 
@@ -127,7 +129,7 @@ network Net() {
   up(s, 5)
 }
 """)
-    assert shape(net) == ("N", 13)          # 3 + 2*5
+    assert shape(net) == ("N", 13)  # 3 + 2*5
     assert net.params == (4 * 3 + 3) + (3 * 10 + 10)
 
 
@@ -173,7 +175,7 @@ network Net(use_dropout = false, levels = 3) {
     assert ops(net) == ["conv1d"] * 7 + ["relu"]
     dil = [n.attrs["dilation"][0] for n in net.graph.nodes if n.attrs.get("causal")]
     assert dil == [1, 2, 4]
-    assert net.counts.receptive_field == 1 + 2 * (1 + 2 + 4) + 2   # causal stack, then k=3
+    assert net.counts.receptive_field == 1 + 2 * (1 + 2 + 4) + 2  # causal stack, then k=3
     assert shape(net) == ("N", 6, "L")
 
 
@@ -192,7 +194,8 @@ def test_imports_resolve_relative_to_the_importing_file(tmp_path: Path):
     (tmp_path / "blocks").mkdir()
     (tmp_path / "blocks" / "mlp.dl").write_text("block mlp(h) { dense(h); relu }\n")
     (tmp_path / "net.dl").write_text(
-        'import "blocks/mlp.dl"\nnetwork Net() {\n  input x: float32[N, 3]\n  mlp(5)\n}\n')
+        'import "blocks/mlp.dl"\nnetwork Net() {\n  input x: float32[N, 3]\n  mlp(5)\n}\n'
+    )
     assert load(tmp_path / "net.dl").params == 3 * 5 + 5
 
 
@@ -209,7 +212,7 @@ network Net() {
     p = dict(net.graph.params())
     assert str(p["conv2d_0.weight"].init) == "kaiming_normal(mode='fan_out', nonlinearity='relu')"
     assert p["conv2d_0.bias"].init.name == "zeros"
-    assert p["batchnorm_0.weight"].init is None      # norm layers keep their default
+    assert p["batchnorm_0.weight"].init is None  # norm layers keep their default
     assert p["dense_0.weight"].init.name == "xavier_uniform"
     assert p["dense_0.bias"].init.args == (("value", 0.1),)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from dlc.compiler import load_source
+from dlc.compiler import DlcError, load_source
 from dlc.compiler.ops import OPS
 from dlc.compiler.symbolic import evaluate
 
@@ -62,7 +62,7 @@ def dl(v: Any) -> str:
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(dl(x) for x in v) + ")"
+        return "(" + ", ".join(dl(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
 
 
@@ -196,6 +196,9 @@ def pools(kind: str, rank: int) -> list[Case]:
             (2, (5,), {"stride": 2, "padding": 1, "ceil_mode": True}),  # last window in padding
             (3, (10,), {"stride": 3, "padding": 1, "ceil_mode": True}),  # 4 -> 4 (dropped)
             (5, (5,), {}),
+            # ceil_mode: a kernel longer than the (padded) input still gives one window
+            (3, (2,), {"stride": 2, "ceil_mode": True}),
+            (4, (1,), {"stride": 2, "padding": 1, "ceil_mode": True}),
         ]
     else:
         grid = [
@@ -207,6 +210,8 @@ def pools(kind: str, rank: int) -> list[Case]:
             (2, (5, 7), {"stride": 2, "padding": 1, "ceil_mode": True}),  # last window in padding
             (3, (10, 11), {"stride": 3, "padding": 1, "ceil_mode": True}),
             ((3, 2), (8, 9), {"stride": (2, 3), "padding": (1, 1), "ceil_mode": True}),
+            # ceil_mode: a kernel taller than the input still gives one row of windows
+            (3, (2, 7), {"stride": 2, "ceil_mode": True}),
         ]
     return [pool(kind, rank, k, size, **kw) for k, size, kw in grid]
 
@@ -506,10 +511,13 @@ def torch_dtype(t) -> str:
 
 @pytest.mark.parametrize("op, c", ALL)
 def test_op_matches_torch(op, c):
-    net = load_source(source(c))
+    m, xs, y, flops = run_torch(c)
+    try:
+        net = load_source(source(c))
+    except DlcError as exc:
+        pytest.fail(f"dlc rejects a layer that torch runs (giving {tuple(y.shape)}):\n{exc}")
     node = net.graph.node("y")
     assert node.op == op
-    m, xs, y, flops = run_torch(c)
 
     # The output type.
     assert net.outputs["y"].shape == tuple(y.shape), source(c)
@@ -534,6 +542,7 @@ def test_op_matches_torch(op, c):
         expected = c.macs(m, xs, y) // BATCH
     else:
         expected = c.macs
+        assert flops == 0, "torch counts matmul FLOPs here: give the case a MAC rule"
     assert net.macs == expected
 
 

@@ -63,7 +63,8 @@ def test_conv_output_size_prints_as_pytorch_formula():
     pooled = floordiv(out + 2 - 2 - 1, 2) + 1  # and a second stride-2 window folds in
     assert str(pooled) == "(T - 1) // 4 + 1"
     assert [evaluate(pooled, {"T": t}) for t in (1, 7, 8, 9, 100)] == [
-        ((t - 1) // 2 + 1 - 1) // 2 + 1 for t in (1, 7, 8, 9, 100)]
+        ((t - 1) // 2 + 1 - 1) // 2 + 1 for t in (1, 7, 8, 9, 100)
+    ]
 
 
 def test_simplifications():

@@ -34,8 +34,11 @@ class Softmax(Op):
 for _op in (
     Elementwise("relu", "max(x, 0)"),
     Elementwise("relu6", "min(max(x, 0), 6)"),
-    Elementwise("gelu", "x * Phi(x), the exact (erf) form unless approximate=\"tanh\"",
-                Arg("approximate", choice("none", "tanh"), "none")),
+    Elementwise(
+        "gelu",
+        'x * Phi(x), the exact (erf) form unless approximate="tanh"',
+        Arg("approximate", choice("none", "tanh"), "none"),
+    ),
     Elementwise("silu", "x * sigmoid(x)"),
     Elementwise("sigmoid", "1 / (1 + exp(-x))"),
     Elementwise("tanh", "tanh(x)"),

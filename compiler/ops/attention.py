@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..ir import Param, TensorType
+from ..ir import Param
 from .base import BOOL, INIT_ARGS, Arg, Op, integer, real, register
 
 
@@ -49,9 +49,11 @@ class Attention(Op):
         if dm == d:
             p = {"in_proj_weight": Param((3 * d, d), "weight", init=w)}
         else:
-            p = {"q_proj_weight": Param((d, d), "weight", init=w),
-                 "k_proj_weight": Param((d, dm), "weight", init=w),
-                 "v_proj_weight": Param((d, dm), "weight", init=w)}
+            p = {
+                "q_proj_weight": Param((d, d), "weight", init=w),
+                "k_proj_weight": Param((d, dm), "weight", init=w),
+                "v_proj_weight": Param((d, dm), "weight", init=w),
+            }
         if a["bias"]:
             p["in_proj_bias"] = Param((3 * d,), "bias", init=b)
         p["out_proj.weight"] = Param((d, d), "weight", init=w)
@@ -64,5 +66,3 @@ class Attention(Op):
         d, t, s, dm = q.shape[2], q.shape[1], mem.shape[1], mem.shape[2]
         projections = t * d * d + 2 * s * dm * d + t * d * d
         return projections + 2 * t * s * d  # scores and the weighted sum of values
-
-

@@ -67,8 +67,9 @@ def ints(n: int, min: int | None = None) -> Kind:
     return Kind(f"{one.describe} or a tuple of {n}" if n > 1 else one.describe, convert)
 
 
-def real(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-         hi_open: bool = False) -> Kind:
+def real(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False
+) -> Kind:
     if lo is not None and hi is not None:
         describe = f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
     elif lo is not None:
@@ -93,8 +94,9 @@ AXIS = integer()
 
 
 def choice(*options: str) -> Kind:
-    return Kind("one of " + ", ".join(f'"{o}"' for o in options),
-                lambda v: v if v in options else _BAD)
+    return Kind(
+        "one of " + ", ".join(f'"{o}"' for o in options), lambda v: v if v in options else _BAD
+    )
 
 
 def padding(n: int) -> Kind:
@@ -112,8 +114,10 @@ def padding(n: int) -> Kind:
     return Kind(f'a non-negative integer, a tuple of {n}, "same" or "valid"', convert)
 
 
-INIT = Kind("an initialiser such as xavier_uniform or normal(0, 0.02)",
-            lambda v: v if v is None or isinstance(v, Init) else _BAD)
+INIT = Kind(
+    "an initialiser such as xavier_uniform or normal(0, 0.02)",
+    lambda v: v if v is None or isinstance(v, Init) else _BAD,
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,10 @@ class Arg:
 
 
 # Arguments every layer with weights accepts: per-layer initialisers (LANGUAGE §6).
-INIT_ARGS = (Arg("init", INIT, None, "initialiser of the weight"),
-             Arg("bias_init", INIT, None, "initialiser of the bias"))
+INIT_ARGS = (
+    Arg("init", INIT, None, "initialiser of the weight"),
+    Arg("bias_init", INIT, None, "initialiser of the bias"),
+)
 
 
 class InferCtx:
@@ -152,6 +158,7 @@ class Op:
     signature: ClassVar[tuple[Arg, ...]] = ()
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min and max tensor inputs
     layout: ClassVar[str] = ""  # the input layout in words, for rank errors
+    defaults: dict[str, Any]  # normalised argument defaults, set by ``register``
 
     def normalize(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Cross-argument checks and normal forms (raise ArgError naming the argument)."""
@@ -172,19 +179,31 @@ class Op:
         if x.rank not in ranks:
             want = " or ".join(str(r) for r in ranks)
             layout = f" {self.layout}" if self.layout else ""
-            raise ShapeError(f"{self.name} expects a rank-{want} input{layout}, got {fmt_shape(x.shape)}")
+            raise ShapeError(
+                f"{self.name} expects a rank-{want} input{layout}, got {fmt_shape(x.shape)}"
+            )
 
     def expect_float(self, x: TensorType) -> None:
         if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(f"{self.name} expects a floating-point input, got {x.dtype}"
-                             + (" (token ids go through `embedding` first)"
-                                if x.dtype.startswith("int") else ""))
+            raise ShapeError(
+                f"{self.name} expects a floating-point input, got {x.dtype}"
+                + (" (token ids go through `embedding` first)" if x.dtype.startswith("int") else "")
+            )
 
     def known(self, d: Dim, what: str) -> int:
         """A dim that must be a known integer (a layer's input size)."""
         if isinstance(d, Sym):
             raise ShapeError(f"{self.name} needs a known {what}, got the symbolic dim {d}")
         return d
+
+
+def defaults(signature: tuple[Arg, ...]) -> dict[str, Any]:
+    """Each argument's default, normalised as a given value would be (1 -> (1, 1))."""
+    return {
+        p.name: p.default if p.default is None or p.default is REQUIRED else p.kind(p.default)
+        for p in signature
+        if not p.variadic
+    }
 
 
 OPS: dict[str, Op] = {}
@@ -195,6 +214,7 @@ def register(op: Op | type[Op]) -> Any:
     instance = op() if isinstance(op, type) else op
     if instance.name in OPS:
         raise ValueError(f"op {instance.name!r} registered twice")
+    instance.defaults = defaults(instance.signature)
     OPS[instance.name] = instance
     return op
 

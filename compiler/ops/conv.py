@@ -6,7 +6,17 @@ from ..errors import ShapeError
 from ..ir import Param, TensorType
 from ..symbolic import Dim, floordiv, product
 from .base import (
-    BOOL, INIT_ARGS, Arg, ArgError, InferCtx, Op, integer, ints, padding, per_example, register,
+    BOOL,
+    INIT_ARGS,
+    Arg,
+    ArgError,
+    InferCtx,
+    Op,
+    integer,
+    ints,
+    padding,
+    per_example,
+    register,
 )
 
 SPATIAL = {1: ("length",), 2: ("height", "width")}
@@ -21,7 +31,8 @@ def out_size(op: str, what: str, n: Dim, k: int, s: int, lo: int, hi: int, d: in
         span = f"{d}*({k} - 1)" if d != 1 else f"({k} - 1)"
         raise ShapeError(
             f"{op}: output {what} ({n} + {pad} - {span} - 1) // {s} + 1 = {out} is not positive: "
-            f"the kernel ({k}, dilation {d}) does not fit in the padded input ({n} + {lo + hi})")
+            f"the kernel ({k}, dilation {d}) does not fit in the padded input ({n} + {lo + hi})"
+        )
     return out
 
 
@@ -66,7 +77,9 @@ class ConvNd(Op):
             pads = tuple((p, p) for p in pad)
         a["padding"] = pads
         if a["filters"] % a["groups"]:
-            raise ArgError(f"groups: filters={a['filters']} is not divisible by groups={a['groups']}")
+            raise ArgError(
+                f"groups: filters={a['filters']} is not divisible by groups={a['groups']}"
+            )
         return a
 
     def infer(self, ctx: InferCtx, a, x: TensorType) -> TensorType:
@@ -74,16 +87,28 @@ class ConvNd(Op):
         self.expect_float(x)
         c = self.known(x.shape[1], "channel count (axis 1)")
         if c % a["groups"]:
-            raise ShapeError(f"{self.name}: input channels {c} are not divisible by groups={a['groups']}")
+            raise ShapeError(
+                f"{self.name}: input channels {c} are not divisible by groups={a['groups']}"
+            )
         spatial = tuple(
             out_size(self.name, what, n, k, s, lo, hi, d)
             for what, n, k, s, (lo, hi), d in zip(
-                SPATIAL[self.rank], x.shape[2:], a["kernel"], a["stride"], a["padding"], a["dilation"]))
+                SPATIAL[self.rank],
+                x.shape[2:],
+                a["kernel"],
+                a["stride"],
+                a["padding"],
+                a["dilation"],
+            )
+        )
         return TensorType(x.dtype, (x.shape[0], a["filters"], *spatial))
 
     def params(self, a, x):
-        p = {"weight": Param((a["filters"], x.shape[1] // a["groups"], *a["kernel"]), "weight",
-                             init=a["init"])}
+        p = {
+            "weight": Param(
+                (a["filters"], x.shape[1] // a["groups"], *a["kernel"]), "weight", init=a["init"]
+            )
+        }
         if a["bias"]:
             p["bias"] = Param((a["filters"],), "bias", init=a["bias_init"])
         return p
@@ -120,7 +145,9 @@ class ConvTransposeNd(Op):
             if op >= max(s, d):
                 raise ArgError(f"output_padding: must be smaller than stride or dilation, got {op}")
         if a["filters"] % a["groups"]:
-            raise ArgError(f"groups: filters={a['filters']} is not divisible by groups={a['groups']}")
+            raise ArgError(
+                f"groups: filters={a['filters']} is not divisible by groups={a['groups']}"
+            )
         return a
 
     def infer(self, ctx, a, x):
@@ -128,20 +155,34 @@ class ConvTransposeNd(Op):
         self.expect_float(x)
         c = self.known(x.shape[1], "channel count (axis 1)")
         if c % a["groups"]:
-            raise ShapeError(f"{self.name}: input channels {c} are not divisible by groups={a['groups']}")
+            raise ShapeError(
+                f"{self.name}: input channels {c} are not divisible by groups={a['groups']}"
+            )
         spatial = []
-        for what, n, k, s, p, op, d in zip(SPATIAL[self.rank], x.shape[2:], a["kernel"], a["stride"],
-                                           a["padding"], a["output_padding"], a["dilation"]):
+        for what, n, k, s, p, op, d in zip(
+            SPATIAL[self.rank],
+            x.shape[2:],
+            a["kernel"],
+            a["stride"],
+            a["padding"],
+            a["output_padding"],
+            a["dilation"],
+        ):
             out = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
             if isinstance(out, int) and out <= 0:
-                raise ShapeError(f"{self.name}: output {what} ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) "
-                                 f"+ {op} + 1 = {out} is not positive")
+                raise ShapeError(
+                    f"{self.name}: output {what} ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) "
+                    f"+ {op} + 1 = {out} is not positive"
+                )
             spatial.append(out)
         return TensorType(x.dtype, (x.shape[0], a["filters"], *spatial))
 
     def params(self, a, x):
-        p = {"weight": Param((x.shape[1], a["filters"] // a["groups"], *a["kernel"]), "weight",
-                             init=a["init"])}
+        p = {
+            "weight": Param(
+                (x.shape[1], a["filters"] // a["groups"], *a["kernel"]), "weight", init=a["init"]
+            )
+        }
         if a["bias"]:
             p["bias"] = Param((a["filters"],), "bias", init=a["bias_init"])
         return p

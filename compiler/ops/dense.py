@@ -38,8 +38,11 @@ class Embedding(Op):
 
     name = "embedding"
     layout = "int [N, T]"
-    signature = (Arg("vocab", integer(1)), Arg("dim", integer(1)),
-                 Arg("init", INIT_ARGS[0].kind, None, "initialiser of the table"))
+    signature = (
+        Arg("vocab", integer(1)),
+        Arg("dim", integer(1)),
+        Arg("init", INIT_ARGS[0].kind, None, "initialiser of the table"),
+    )
 
     def infer(self, ctx, a, x):
         if x.dtype not in INT_DTYPES:
@@ -66,7 +69,9 @@ class PositionalEncoding(Op):
         self.known(x.shape[2], "model width (last axis)")
         t = x.shape[1]
         if isinstance(t, int) and t > a["max_len"]:
-            raise ShapeError(f"positional_encoding: sequence length {t} exceeds max_len={a['max_len']}")
+            raise ShapeError(
+                f"positional_encoding: sequence length {t} exceeds max_len={a['max_len']}"
+            )
         return x
 
 

@@ -24,8 +24,10 @@ def broadcast(op: str, ctx: InferCtx, shapes: list[tuple]) -> tuple:
                 continue
             verdict = equal(result, d)
             if verdict is False:
-                raise ShapeError(f"{op}: shapes {' and '.join(fmt_shape(s) for s in shapes)} do not "
-                                 f"broadcast (axis {axis}: {result} vs {d})")
+                raise ShapeError(
+                    f"{op}: shapes {' and '.join(fmt_shape(s) for s in shapes)} do not "
+                    f"broadcast (axis {axis}: {result} vs {d})"
+                )
             if verdict is None:
                 ctx.same(result, d, f"{op}: axis {axis} of {' and '.join(map(fmt_shape, shapes))}")
         out.append(result)
@@ -58,17 +60,23 @@ class Concat(Op):
     def infer(self, ctx, a, *xs):
         rank = xs[0].rank
         if any(x.rank != rank for x in xs):
-            raise ShapeError("concat: inputs have different ranks: "
-                             + ", ".join(fmt_shape(x.shape) for x in xs))
+            raise ShapeError(
+                "concat: inputs have different ranks: " + ", ".join(fmt_shape(x.shape) for x in xs)
+            )
         if len({x.dtype for x in xs}) > 1:
-            raise ShapeError(f"concat: inputs have different dtypes {sorted({x.dtype for x in xs})}")
+            raise ShapeError(
+                f"concat: inputs have different dtypes {sorted({x.dtype for x in xs})}"
+            )
         axis = norm_axis("concat", a["axis"], rank)
         shape = list(xs[0].shape)
         for x in xs[1:]:
             for i, (d, e) in enumerate(zip(shape, x.shape)):
                 if i != axis:
-                    ctx.same(d, e, f"concat: axis {i} of {fmt_shape(xs[0].shape)} and "
-                                   f"{fmt_shape(x.shape)}")
+                    ctx.same(
+                        d,
+                        e,
+                        f"concat: axis {i} of {fmt_shape(xs[0].shape)} and {fmt_shape(x.shape)}",
+                    )
             shape[axis] = shape[axis] + x.shape[axis]
         return TensorType(xs[0].dtype, tuple(shape))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ir import Param, TensorType
+from ..ir import Param
 from .base import Arg, Op, real, register
 
 
@@ -15,8 +15,7 @@ class BatchNorm(Op):
 
     name = "batchnorm"
     layout = "[N, C], [N, C, L] or [N, C, H, W]"
-    signature = (Arg("eps", real(0, lo_open=True), 1e-5),
-                 Arg("momentum", real(0, 1), 0.1))
+    signature = (Arg("eps", real(0, lo_open=True), 1e-5), Arg("momentum", real(0, 1), 0.1))
 
     def infer(self, ctx, a, x):
         self.expect_rank(x, 2, 3, 4)

@@ -40,14 +40,17 @@ class PoolNd(Op):
         self.expect_rank(x, self.rank + 2)
         self.expect_float(x)
         spatial = []
-        for what, n, k, s, p in zip(SPATIAL[self.rank], x.shape[2:], a["kernel"], a["stride"],
-                                    a["padding"]):
+        for what, n, k, s, p in zip(
+            SPATIAL[self.rank], x.shape[2:], a["kernel"], a["stride"], a["padding"]
+        ):
             out = out_size(self.name, what, n, k, s, p, p, 1)
             if a["ceil_mode"]:
                 out = ceildiv(n + 2 * p - k, s) + 1
                 if isinstance(out, Sym) and s + p > k:
-                    raise ShapeError(f"{self.name}: ceil_mode with stride + padding > kernel needs a "
-                                     f"known {what}, got {n}")
+                    raise ShapeError(
+                        f"{self.name}: ceil_mode with stride + padding > kernel needs a "
+                        f"known {what}, got {n}"
+                    )
                 if isinstance(out, int) and (out - 1) * s >= n + p:
                     out -= 1  # the last window would start in the padding (PyTorch's rule)
             spatial.append(out)
@@ -92,8 +95,10 @@ class Upsample(Op):
 
     name = "upsample"
     layout = "[N, C, L] or [N, C, H, W]"
-    signature = (Arg("scale", integer(1), 2, "an integer factor, the same on every axis"),
-                 Arg("mode", choice("nearest", "linear", "bilinear"), "nearest"))
+    signature = (
+        Arg("scale", integer(1), 2, "an integer factor, the same on every axis"),
+        Arg("mode", choice("nearest", "linear", "bilinear"), "nearest"),
+    )
 
     def infer(self, ctx, a, x):
         self.expect_rank(x, 3, 4)

@@ -63,8 +63,10 @@ class Recurrent(Op):
 
     def macs(self, a, y, x):
         h, g, dirs = a["hidden"], self.gates * a["hidden"], self.directions(a)
-        per_step = sum(g * ((x.shape[2] if layer == 0 else h * dirs) + h)
-                       for layer in range(a["layers"])) * dirs
+        per_step = (
+            sum(g * ((x.shape[2] if layer == 0 else h * dirs) + h) for layer in range(a["layers"]))
+            * dirs
+        )
         return x.shape[1] * per_step
 
 

@@ -63,8 +63,10 @@ class Reshape(Op):
             rest = floordiv(total, known)
             verdict = equal(rest * known, total)
             if verdict is False:
-                raise ShapeError(f"reshape: {fmt_shape(x.shape[1:])} ({total} elements per example) "
-                                 f"cannot be split into {a['dims']}")
+                raise ShapeError(
+                    f"reshape: {fmt_shape(x.shape[1:])} ({total} elements per example) "
+                    f"cannot be split into {a['dims']}"
+                )
             if verdict is None:
                 ctx.same(rest * known, total, f"reshape: per-example size divisible by {known}")
             dims = tuple(rest if d == -1 else d for d in a["dims"])
@@ -85,8 +87,10 @@ class Permute(Op):
     def infer(self, ctx, a, x):
         dims = tuple(norm_axis("permute", d, x.rank) for d in _flat(a["dims"]))
         if sorted(dims) != list(range(x.rank)):
-            raise ShapeError(f"permute: {_flat(a['dims'])} is not an order of the {x.rank} axes of "
-                             f"{fmt_shape(x.shape)}")
+            raise ShapeError(
+                f"permute: {_flat(a['dims'])} is not an order of the {x.rank} axes of "
+                f"{fmt_shape(x.shape)}"
+            )
         return TensorType(x.dtype, tuple(x.shape[d] for d in dims))
 
 
