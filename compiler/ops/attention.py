@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..ir import Param
-from .base import BOOL, INIT_ARGS, Arg, Op, integer, real, register
+from ..ir import Init, Param
+from .base import BOOL, INIT_ARGS, ROLE_DEFAULTS, Arg, Op, integer, real, register
 
 
 @register
@@ -60,6 +60,16 @@ class Attention(Op):
         if a["bias"]:
             p["out_proj.bias"] = Param((d,), "bias", init=b)
         return p
+
+    def default_inits(self, a, params):
+        """``nn.MultiheadAttention._reset_parameters``: xavier_uniform input projections,
+        zero biases; ``out_proj.weight`` keeps ``nn.Linear``'s kaiming_uniform(a=sqrt(5))."""
+        out = {
+            name: Init("zeros") if p.role == "bias" else Init("xavier_uniform")
+            for name, p in params.items()
+        }
+        out["out_proj.weight"] = ROLE_DEFAULTS["weight"]
+        return out
 
     def macs(self, a, y, q, mem=None):
         mem = mem or q

@@ -10,6 +10,7 @@ behind them; the elaborator adds the source span and block call chain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -19,6 +20,16 @@ from ..ir import FLOAT_DTYPES, Init, Param, TensorType
 from ..symbolic import Dim, Sym, equal, fmt_shape, product
 
 REQUIRED = object()
+
+ROLE_DEFAULTS = {
+    "weight": Init("kaiming_uniform", (("a", math.sqrt(5)),)),
+    "table": Init("normal", (("mean", 0.0), ("std", 1.0))),
+    "scale": Init("ones"),
+    "shift": Init("zeros"),
+    "stat_mean": Init("zeros"),
+    "stat_var": Init("ones"),
+    "stat_count": Init("zeros"),
+}
 
 
 class ArgError(Exception):
@@ -169,6 +180,20 @@ class Op:
 
     def params(self, a: Mapping[str, Any], *xs: TensorType) -> dict[str, Param]:
         return {}
+
+    def default_inits(self, a: Mapping[str, Any], params: Mapping[str, Param]) -> dict[str, Init]:
+        """PyTorch's default initialiser of each parameter, by role (``reset_parameters``):
+        weights kaiming_uniform(a=sqrt(5)), biases uniform(+-1/sqrt(fan_in of the weight)),
+        norm scales ones and shifts zeros, embedding tables normal(0, 1), statistics 0/1."""
+        out = {}
+        for name, p in params.items():
+            if p.role == "bias":
+                weight = params[name.replace("bias", "weight")].shape
+                bound = 1 / math.sqrt(weight[1] * math.prod(weight[2:]))
+                out[name] = Init("uniform", (("a", -bound), ("b", bound)))
+            else:
+                out[name] = ROLE_DEFAULTS[p.role]
+        return out
 
     def macs(self, a: Mapping[str, Any], y: TensorType, *xs: TensorType) -> Dim:
         """Multiply-accumulates per example (the batch dim, axis 0, counts as 1)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..ir import Param, TensorType
+import math
+
+from ..ir import Init, Param, TensorType
 from .base import BOOL, INIT_ARGS, Arg, ArgError, Op, choice, integer, real, register
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -60,6 +62,11 @@ class Recurrent(Op):
                     p[f"bias_ih_{tag}"] = Param((g,), "bias", init=a["bias_init"])
                     p[f"bias_hh_{tag}"] = Param((g,), "bias", init=a["bias_init"])
         return p
+
+    def default_inits(self, a, params):
+        """``nn.RNNBase.reset_parameters``: every tensor uniform(+-1/sqrt(hidden))."""
+        bound = 1 / math.sqrt(a["hidden"])
+        return dict.fromkeys(params, Init("uniform", (("a", -bound), ("b", bound))))
 
     def macs(self, a, y, x):
         h, g, dirs = a["hidden"], self.gates * a["hidden"], self.directions(a)
