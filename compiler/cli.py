@@ -107,6 +107,17 @@ def cmd_ir(args) -> int:
     return EXIT_OK
 
 
+def cmd_init(args) -> int:
+    from .weights import init_weights, save_weights
+
+    net = _one(args)
+    weights = init_weights(net, seed=args.seed)
+    path = save_weights(weights, args.output)
+    total = sum(v.size for v in weights.values())
+    print(f"{path}: {len(weights)} tensors, {total:,} values (seed {args.seed})")
+    return EXIT_OK
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", help="which network of the file (needed if it has several)")
     p.add_argument(
@@ -138,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--depth", type=int, default=None, help="block nesting levels to show")
     p.set_defaults(run=cmd_summary)
+    p = sub.add_parser("init", help="write deterministic initial weights (safetensors)")
+    p.add_argument("file", metavar="FILE")
+    _common(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="WEIGHTS")
+    p.set_defaults(run=cmd_init)
     p = sub.add_parser("ir", help="print the IR, one node a line")
     p.add_argument("file", metavar="FILE")
     _common(p)
