@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from dlc.compiler import load
 
 torch = pytest.importorskip("torch")

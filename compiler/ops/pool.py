@@ -43,16 +43,25 @@ class PoolNd(Op):
         for what, n, k, s, p in zip(
             SPATIAL[self.rank], x.shape[2:], a["kernel"], a["stride"], a["padding"]
         ):
-            out = out_size(self.name, what, n, k, s, p, p, 1)
-            if a["ceil_mode"]:
-                out = ceildiv(n + 2 * p - k, s) + 1
-                if isinstance(out, Sym) and s + p > k:
+            if not a["ceil_mode"]:
+                spatial.append(out_size(self.name, what, n, k, s, p, p, 1))
+                continue
+            out = ceildiv(n + 2 * p - k, s) + 1
+            if isinstance(out, Sym):
+                if s + p > k:  # only then can PyTorch's correction below apply
                     raise ShapeError(
                         f"{self.name}: ceil_mode with stride + padding > kernel needs a "
                         f"known {what}, got {n}"
                     )
-                if isinstance(out, int) and (out - 1) * s >= n + p:
+            else:
+                if (out - 1) * s >= n + p:
                     out -= 1  # the last window would start in the padding (PyTorch's rule)
+                if out <= 0:
+                    raise ShapeError(
+                        f"{self.name}: output {what} ceil(({n} + 2*{p} - {k}) / {s}) + 1 = "
+                        f"{out} is not positive: the kernel {k} does not fit in the padded "
+                        f"input ({n} + {2 * p})"
+                    )
             spatial.append(out)
         return TensorType(x.dtype, (*x.shape[:2], *spatial))
 

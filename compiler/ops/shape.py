@@ -118,6 +118,8 @@ class Mean(Op):
     def infer(self, ctx, a, x):
         self.expect_float(x)
         axes = {norm_axis("mean", d, x.rank) for d in a["axis"]}
+        if len(axes) != len(a["axis"]) or not axes:
+            raise ShapeError(f"mean: axis {a['axis']} must name distinct axes, at least one")
         if a["keepdims"]:
             shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         else:
