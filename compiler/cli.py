@@ -118,6 +118,62 @@ def cmd_init(args) -> int:
     return EXIT_OK
 
 
+def _read_inputs(net: Network, items: Sequence[str]) -> dict:
+    """``--input name=path.npy``; a single-input network may omit ``name=``."""
+    import numpy as np
+
+    names = list(net.inputs)
+    out = {}
+    for item in items:
+        name, eq, path = item.partition("=")
+        if not eq:
+            if len(names) != 1:
+                raise UsageError(f"--input {item!r}: name the input (one of {', '.join(names)})")
+            name, path = names[0], item
+        if name not in net.inputs:
+            raise UsageError(f"--input {name}: the network's inputs are {', '.join(names)}")
+        try:
+            out[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--input {name}: cannot read {path} as .npy ({exc})") from None
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise UsageError(f"missing --input for {', '.join(missing)}")
+    return out
+
+
+def cmd_run(args) -> int:
+    import numpy as np
+
+    from .weights import check_weights, init_weights, save_arrays
+
+    net = _one(args)
+    inputs = _read_inputs(net, args.input)
+    weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
+    outputs = BACKENDS[args.backend](net, weights, inputs)
+    named = dict(zip(net.outputs, outputs))
+    if args.output:
+        path = save_arrays(named, args.output)
+        print(f"{path}: {', '.join(f'{k} {list(v.shape)}' for k, v in named.items())}")
+        return EXIT_OK
+    for name, value in named.items():
+        flat = value.astype(np.float64).ravel()
+        head = ", ".join(f"{v:.6g}" for v in flat[:4])
+        print(f"{name}: {value.dtype}{list(value.shape)} mean={flat.mean():.6g} "
+              f"std={flat.std():.6g} [{head}{', ...' if flat.size > 4 else ''}]")
+    return EXIT_OK
+
+
+def _run_numpy(net, weights, inputs):
+    from dlc.backends import numpy as backend
+
+    out = backend.run(net, weights, **inputs)
+    return out if isinstance(out, tuple) else (out,)
+
+
+BACKENDS = {"numpy": _run_numpy}
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", help="which network of the file (needed if it has several)")
     p.add_argument(
@@ -155,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, metavar="WEIGHTS")
     p.set_defaults(run=cmd_init)
+    p = sub.add_parser("run", help="run a network on .npy inputs")
+    p.add_argument("file", metavar="FILE")
+    _common(p)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
+    source.add_argument("--seed", type=int, default=0, help="initialise weights from this seed")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=PATH.npy")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy")
+    p.add_argument("-o", "--output", metavar="OUT.npz", help="write the outputs (npz)")
+    p.set_defaults(run=cmd_run)
     p = sub.add_parser("ir", help="print the IR, one node a line")
     p.add_argument("file", metavar="FILE")
     _common(p)

@@ -9,13 +9,14 @@ it came from. ``Graph.format()`` is the text that ``dlc ir`` prints and golden t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from .errors import Chain, Span
-from .symbolic import Dim, fmt_shape, product
+from .symbolic import Dim, fmt_shape
 
 DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool")
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
@@ -68,7 +69,7 @@ class Param:
 
     @property
     def numel(self) -> int:
-        return product(self.shape)
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True, slots=True)

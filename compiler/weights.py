@@ -144,17 +144,20 @@ def _safetensors():
     return st
 
 
-def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> Path:
-    """Write a safetensors file atomically (a temporary file, then a rename)."""
-    st = _safetensors()
+def atomic_write(path: str | Path, write) -> Path:
+    """Call ``write(temporary path)``, then rename onto ``path``: a reader never sees a
+    half-written file, and a failure leaves the old file in place."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DlcError(f"cannot write {path}: no such directory {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise DlcError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
-        st.save_file({k: np.array(v, order="C") for k, v in sorted(weights.items())}, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise DlcError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -162,6 +165,23 @@ def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> Path:
+    """Write a safetensors file atomically."""
+    st = _safetensors()
+    tensors = {k: np.array(v, order="C") for k, v in sorted(weights.items())}
+    return atomic_write(path, lambda tmp: st.save_file(tensors, tmp))
+
+
+def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
+    """Write an ``.npz`` file atomically (``dlc run -o``)."""
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 def read_weights(path: str | Path) -> dict[str, np.ndarray]:
