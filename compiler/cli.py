@@ -237,9 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dlc: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except DlcError as err:
-        print(err, file=sys.stderr)
         # A spec error has a location; one without (no such network, ...) is a usage error.
-        return EXIT_SPEC if err.span is not None else EXIT_USAGE
+        if err.span is None:
+            print(f"dlc: error: {err.message}", file=sys.stderr)
+            return EXIT_USAGE
+        print(err, file=sys.stderr)
+        return EXIT_SPEC
     except BrokenPipeError:
         return EXIT_OK
 

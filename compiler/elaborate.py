@@ -182,8 +182,7 @@ class Elaborator:
                     f"network {net.name} has no parameter '{name}'"
                     + suggest(name, known)
                     + (f" (parameters: {', '.join(sorted(known))})" if known else ""),
-                    net.span,
-                )
+                )  # no span: the mistake is in the caller's overrides, not in the spec
         env: dict[str, Any] = {}
         frame = Frame("", env, None, (), {}, (), True)
         for p in net.params:
@@ -210,11 +209,13 @@ class Elaborator:
     def exec_body(self, body, frame: Frame) -> None:
         for stmt in body:
             try:
+                if frame.outputs and not frame.is_network:
+                    raise DlcError("a block's `output` must be its last statement", stmt.span)
                 self.exec_stmt(stmt, frame)
             except DlcError as err:
                 self.error(err, frame)
                 frame.current = POISON
-                if isinstance(stmt, (ast.Assign, ast.Let)):
+                if isinstance(stmt, (ast.Assign, ast.Let, ast.InputDecl)):
                     frame.env[stmt.name] = POISON
 
     def exec_stmt(self, s, frame: Frame) -> None:
@@ -226,7 +227,11 @@ class Elaborator:
             if isinstance(value, (Tensor, _Poison)):
                 frame.current = value
         elif isinstance(s, ast.Let):
-            frame.env[s.name] = self.eval(s.value, frame)
+            value = self.eval(s.value, frame)
+            if isinstance(value, Tensor):
+                raise DlcError(f"`let` binds a compile-time constant; for a layer write "
+                               f"`{s.name} = ...`", s.span)
+            frame.env[s.name] = value
         elif isinstance(s, ast.InputDecl):
             self.declare_input(s, frame)
         elif isinstance(s, ast.Output):
@@ -385,10 +390,12 @@ class Elaborator:
     def eval_layer(self, expr, frame: Frame, layer_name: str | None = None) -> Any:
         """Evaluate a statement's expression: a bare op or block name is a call without
         arguments, and the binding name (``e1 = ...``) names the layer that makes the value."""
-        if isinstance(expr, (ast.Name, ast.Call)) or isinstance(expr, ast.Pipe):
-            if isinstance(expr, ast.Pipe):
-                return self.eval_pipe(expr, frame, layer_name)
+        if isinstance(expr, ast.Pipe):
+            return self.eval_pipe(expr, frame, layer_name)
+        if isinstance(expr, (ast.Name, ast.Call)):
             return self.eval_call(expr, frame, None, layer_name)
+        if isinstance(expr, ast.BinOp):
+            return self.eval_binop(expr, frame, layer_name)
         return self.eval(expr, frame)
 
     def eval_pipe(self, expr: ast.Pipe, frame: Frame, layer_name: str | None = None) -> Any:
@@ -446,7 +453,7 @@ class Elaborator:
             raise DlcError(f"{callee.name}() takes compile-time values, not tensors", bad)
         try:
             return callee.target(*values)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise DlcError(f"{callee.name}(): {exc}", span) from None
 
     def lookup(self, name: ast.Name, frame: Frame) -> Any:
@@ -492,7 +499,8 @@ class Elaborator:
             v = self.eval(e.operand, frame)
             if e.op == "not":
                 return not self._as_bool(v, e.operand.span)
-            self._arith_operand(v, "-", e.operand.span)
+            if not isinstance(v, (int, float, Sym)) or isinstance(v, bool):
+                raise DlcError(f"cannot negate {describe(v)}", e.operand.span)
             return -v
         if isinstance(e, ast.Compare):
             return self.eval_compare(e, frame)
@@ -514,10 +522,10 @@ class Elaborator:
     def _arith_operand(self, v: Any, op: str, span: Span) -> None:
         if isinstance(v, _Poison):
             raise DlcError("operand depends on an earlier error", span)
-        if isinstance(v, (Callee, type(None))) or (isinstance(v, Tensor) and op not in "+*"):
+        if isinstance(v, (Callee, type(None), bool)) or (isinstance(v, Tensor) and op not in "+*"):
             raise DlcError(f"cannot apply '{op}' to {describe(v)}", span)
 
-    def eval_binop(self, e: ast.BinOp, frame: Frame) -> Any:
+    def eval_binop(self, e: ast.BinOp, frame: Frame, layer_name: str | None = None) -> Any:
         if e.op in ("and", "or"):
             left = self._as_bool(self.eval(e.left, frame), e.left.span)
             if left == (e.op == "or"):
@@ -529,7 +537,7 @@ class Elaborator:
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             if e.op in ("+", "*") and isinstance(a, Tensor) and isinstance(b, Tensor):
                 op = OPS["add" if e.op == "+" else "mul"]
-                return self.apply_op(op, e.span, [a, b], {}, frame)
+                return self.apply_op(op, e.span, [a, b], {}, frame, layer_name)
             raise DlcError(
                 f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}"
                 + (" (tensors combine with + and *)" if e.op not in "+*" else ""),
@@ -537,6 +545,8 @@ class Elaborator:
             )
         self._arith_operand(a, e.op, e.left.span)
         self._arith_operand(b, e.op, e.right.span)
+        if e.op == "**" and isinstance(b, int) and abs(b) > 64:
+            raise DlcError(f"exponent {b} is too large (at most 64)", e.right.span)
         if e.op in ("/", "//", "%") and b == 0:
             raise DlcError("division by zero", e.right.span)
         if e.op == "/" and (isinstance(a, Sym) or isinstance(b, Sym)):
@@ -754,13 +764,17 @@ class Elaborator:
 
     def layer_name(self, frame: Frame, base: str, numbered: bool) -> str:
         """``prefix + base_k``, or ``prefix + base`` for a binding name, unique in the graph."""
-        while True:
-            if numbered:
-                k = frame.counters.get(base, 0)
-                frame.counters[base] = k + 1
+        if not numbered:  # a binding name; a second `h = ...` gives h_1, h_2, ...
+            name, k = f"{frame.prefix}{base}", 0
+            while name in self.names:
+                k += 1
                 name = f"{frame.prefix}{base}_{k}"
-            else:
-                name, numbered = f"{frame.prefix}{base}", True
+            self.names.add(name)
+            return name
+        while True:
+            k = frame.counters.get(base, 0)
+            frame.counters[base] = k + 1
+            name = f"{frame.prefix}{base}_{k}"
             if name not in self.names:
                 self.names.add(name)
                 return name

@@ -392,6 +392,7 @@ def _describe(tok_type: str) -> str:
 
 def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Newlines) -> DlcError:
     parser = _parser(start)[0]
+    unclosed_at = list(postlex.open)  # match_examples re-parses and resets the post-lexer
     line, col = getattr(err, "line", 0), getattr(err, "column", 0)
     notes: list[str] = []
     if isinstance(err, UnexpectedCharacters):
@@ -402,7 +403,10 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Ne
     else:
         label = None
         if start == "module":
-            label = err.match_examples(parser.parse, _MISTAKES, use_accepts=True)
+            try:
+                label = err.match_examples(parser.parse, _MISTAKES, use_accepts=True)
+            except Exception:  # noqa: BLE001 - Lark's matcher can fail on its own; then no label
+                label = None
         tok = err.token if isinstance(err, UnexpectedToken) else None
         found = (
             "end of file"
@@ -424,7 +428,7 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Ne
             if expected and len(expected) <= 8:
                 message += "; expected " + ", ".join(expected)
         unclosed = label is None or label.startswith(("missing ')'", "missing ']'"))
-        for opened in postlex.open[-1:] if unclosed else ():
+        for opened in unclosed_at[-1:] if unclosed else ():
             notes.append(f"the '{opened}' opened at {opened.line}:{opened.column} is not closed")
     span = Span(source, max(line, 1), max(col, 1), max(line, 1), max(col, 1) + 1)
     return DlcError(message, span, notes=notes)

@@ -99,7 +99,7 @@ def test_summary_does_not_import_torch():
         (("check", SPECS / "lenet5.dl"), 0, ""),
         (("summary", SPECS / "missing.dl"), 2, "no such file"),
         (("summary", SPECS / "lenet5.dl", "--network", "LeNet"), 2, "did you mean 'LeNet5'"),
-        (("summary", SPECS / "lenet5.dl", "--set", "clases=3"), 1, "did you mean 'classes'"),
+        (("summary", SPECS / "lenet5.dl", "--set", "clases=3"), 2, "did you mean 'classes'"),
         (("summary", SPECS / "lenet5.dl", "--set", "classes"), 2, "NAME=VALUE"),
         (("summary", SPECS / "lenet5.dl", "--dim", "N=x"), 2, "positive integer"),
         (("summary", SPECS / "lenet5.dl", "--format", "xml"), 2, "invalid choice"),

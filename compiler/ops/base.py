@@ -199,6 +199,21 @@ class Op:
         """Multiply-accumulates per example (the batch dim, axis 0, counts as 1)."""
         return 0
 
+    # -- NumPy kernel (backends/numpy.py is the driver) ------------------------------------
+    # ``numpy_inplace``: the kernel takes ``out=``, one of its inputs with the output's shape
+    # and dtype that it may overwrite (the driver passes one only when that input dies here).
+    # ``numpy_view``: the kernel may return a view of its input rather than a new array.
+    numpy_inplace: ClassVar[bool] = False
+    numpy_view: ClassVar[bool] = False
+
+    def numpy_prepare(self, a: Mapping[str, Any], w: Mapping[str, Any]) -> dict[str, Any]:
+        """The weights laid out for ``numpy``, once per compiled network."""
+        return dict(w)
+
+    def numpy(self, a: Mapping[str, Any], w: Mapping[str, Any], *xs: Any) -> Any:
+        """The op at inference on NumPy arrays; ``w`` holds what ``numpy_prepare`` made."""
+        raise NotImplementedError(f"{self.name} has no NumPy kernel")
+
     # -- helpers for rules ---------------------------------------------------------------
     def expect_rank(self, x: TensorType, *ranks: int) -> None:
         if x.rank not in ranks:

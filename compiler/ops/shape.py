@@ -17,6 +17,8 @@ def norm_axis(op: str, axis: int, rank: int) -> int:
 def _int_list(v):
     if _is_int(v):
         return (v,)
+    if isinstance(v, (tuple, list)) and len(v) == 1 and isinstance(v[0], (tuple, list)):
+        v = v[0]  # reshape((16, 4)) means reshape(16, 4)
     if isinstance(v, (tuple, list)) and all(_is_int(x) for x in v):
         return tuple(v)
     return _BAD
