@@ -1,4 +1,4 @@
-"""The ``dlc`` command line: check, summary, ir.
+"""The ``dlc`` command line: check, summary, init, run, compile, ir.
 
 Exit codes: 0 success, 1 errors in a spec, 2 usage errors (bad flags, unreadable files).
 """
@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 errors in a spec, 2 usage errors (bad flags, unreadable
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -174,6 +175,47 @@ def _run_numpy(net, weights, inputs):
 BACKENDS = {"numpy": _run_numpy}
 
 
+def cmd_compile(args) -> int:
+    from .weights import check_weights, init_weights
+
+    net = _one(args)
+    weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
+    print(TARGETS[args.target](net, weights, args))
+    return EXIT_OK
+
+
+def _compile_onnx(net, weights, args) -> str:
+    from dlc.backends.onnx import DEFAULT_OPSET, export
+
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
+    path = export(net, weights, args.output, opset=opset)
+    return f"{path}: {net.name}, ONNX opset {opset}, {path.stat().st_size:,} bytes"
+
+
+def _compile_torch(net, weights, args) -> str:
+    from dlc.backends.torch_source import emit
+
+    path = _write_text(args.output, emit(net))  # the source holds no weights
+    return f"{path}: {net.name} as PyTorch source ({net.params:,} parameters)"
+
+
+def _write_text(path: str, text: str) -> Path:
+    """Write ``text`` atomically: a temporary file beside ``path``, then a rename."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # open() keeps the umask
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+TARGETS = {"onnx": _compile_onnx, "torch": _compile_torch}
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "-n", help="which network of the file (needed if it has several)")
     p.add_argument(
@@ -221,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="OUT.npz", help="write the outputs (npz)")
     p.set_defaults(run=cmd_run)
+    p = sub.add_parser("compile", help="compile a network for a target (onnx, torch)")
+    p.add_argument("file", metavar="FILE")
+    _common(p)
+    p.add_argument("--target", choices=sorted(TARGETS), required=True)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
+    source.add_argument("--seed", type=int, default=0, help="initialise weights from this seed")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.set_defaults(run=cmd_compile)
     p = sub.add_parser("ir", help="print the IR, one node a line")
     p.add_argument("file", metavar="FILE")
     _common(p)

@@ -64,6 +64,19 @@ def _range(*args):
 
 
 BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
+# Unrolling is eager, so runaway loops must stop with an error rather than exhaust memory.
+MAX_UNROLL = 1_000_000
+MAX_NODES = 2_000_000
+
+
+def _too_long(a: Any, b: Any) -> bool:
+    """Would ``a * b`` build a sequence longer than the unrolling limit?"""
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (tuple, list, str)) and isinstance(n, int):
+            return len(seq) * n > MAX_UNROLL
+    return False
+
+
 _BINOPS = {
     "+": operator.add,
     "-": operator.sub,
@@ -229,8 +242,10 @@ class Elaborator:
         elif isinstance(s, ast.Let):
             value = self.eval(s.value, frame)
             if isinstance(value, Tensor):
-                raise DlcError(f"`let` binds a compile-time constant; for a layer write "
-                               f"`{s.name} = ...`", s.span)
+                raise DlcError(
+                    f"`let` binds a compile-time constant; for a layer write `{s.name} = ...`",
+                    s.span,
+                )
             frame.env[s.name] = value
         elif isinstance(s, ast.InputDecl):
             self.declare_input(s, frame)
@@ -245,6 +260,10 @@ class Elaborator:
             self.exec_body(taken, frame)
         elif isinstance(s, ast.Repeat):
             count = self.eval(s.count, frame)
+            if isinstance(count, int) and count > MAX_UNROLL:
+                raise DlcError(
+                    f"repeat {count:,} exceeds the unrolling limit of {MAX_UNROLL:,}", s.count.span
+                )
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise DlcError(
                     f"repeat needs a non-negative integer count, got {describe(count)}",
@@ -285,7 +304,13 @@ class Elaborator:
             raise DlcError(f"'{s.name}' is already defined", s.span)
         dims = []
         for d in s.dims:
-            if isinstance(d, ast.Name) and d.id not in frame.env and d.id[:1].isupper():
+            if isinstance(d, ast.Name) and d.id not in frame.env:
+                if not d.id[:1].isupper():
+                    raise DlcError(
+                        f"unknown name '{d.id}' in a shape: a symbolic dim is a "
+                        "capitalised name such as N or T",
+                        d.span,
+                    )
                 dims.append(self.dims.get(d.id, Sym.var(d.id)))
                 continue
             v = self.eval(d, frame)
@@ -361,6 +386,12 @@ class Elaborator:
         items = self.eval(s.iter, frame)
         if not isinstance(items, (tuple, list, range)):
             raise DlcError(f"for needs a list, tuple or range, got {describe(items)}", s.iter.span)
+        if len(items) > MAX_UNROLL:
+            raise DlcError(
+                f"a loop of {len(items):,} iterations exceeds the unrolling limit of "
+                f"{MAX_UNROLL:,}",
+                s.iter.span,
+            )
         for item in items:
             if len(s.targets) == 1:
                 frame.env[s.targets[0]] = item
@@ -551,9 +582,11 @@ class Elaborator:
             raise DlcError("division by zero", e.right.span)
         if e.op == "/" and (isinstance(a, Sym) or isinstance(b, Sym)):
             raise DlcError("a symbolic dim can only be divided with '//'", e.span)
+        if e.op == "*" and _too_long(a, b):
+            raise DlcError(f"a sequence of more than {MAX_UNROLL:,} items", e.span)
         try:
             return _BINOPS[e.op](a, b)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, MemoryError) as exc:
             raise DlcError(
                 f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}", e.span
             ) from None
@@ -628,6 +661,8 @@ class Elaborator:
         if variadic is not None:
             bound[variadic.name] = (tuple(v for v, _ in args), args[0][1] if args else span)
         else:
+            if len(args) > len(positional) and not positional:
+                raise DlcError(f"{what} takes no arguments", args[0][1])
             if len(args) > len(positional):
                 raise DlcError(
                     f"{what} takes at most {len(positional)} positional argument"
@@ -748,6 +783,8 @@ class Elaborator:
                 else p
                 for k, p in params.items()
             }
+        if len(self.nodes) >= MAX_NODES:
+            raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
         name = self.layer_name(frame, layer_name or op.name, numbered=layer_name is None)
         node = Node(
             name,
@@ -811,7 +848,9 @@ class Elaborator:
             for p in block.params
             if not isinstance(inner.env[p.name], Tensor)
         )
-        self.scopes.append(Scope(inner.prefix, block.name, shown, span))
+        tensors = [("input", x)] + [(p.name, inner.env[p.name]) for p in block.params]
+        inputs = tuple((k, v.name) for k, v in tensors if isinstance(v, Tensor))
+        self.scopes.append(Scope(inner.prefix, block.name, shown, span, inputs))
         self.exec_body(block.body, inner)
         if inner.outputs:
             if len(inner.outputs) > 1:

@@ -20,8 +20,9 @@ class Source:
     text: str = field(repr=False)
 
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        # Split on "\n" only, as the lexer counts lines (splitlines also breaks at \f, ...).
+        lines = self.text.split("\n")
+        return lines[n - 1].rstrip("\r") if 0 < n <= len(lines) else ""
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ class DlcError(Exception):
         if self.span is None:
             return "\n".join([f"error: {self.message}", *self.notes])
         span = self.span
-        text = span.source.line(span.line).expandtabs(1)
+        # Control characters (form feeds, ...) shown as spaces keep the caret aligned and the
+        # message on its own lines.
+        text = "".join(" " if not c.isprintable() else c for c in span.source.line(span.line))
         width = (
             (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1
         )

@@ -132,12 +132,14 @@ class Constraint:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """One block call: the prefix its layers share, the block's name, its call site."""
+    """One block call: the prefix its layers share, the block's name, its call site, and
+    the values it was given: ``("input", value)`` and ``(parameter, value)`` for tensors."""
 
     prefix: str
     block: str
     args: str
     span: Span | None
+    inputs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

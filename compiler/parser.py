@@ -343,7 +343,11 @@ _MISTAKES = {
         _NET.format("input x: float32[N, 3\n  relu"),
         _NET.format("for c in [1, 2 { relu }"),
     ],
-    "missing '}' to close the body": ["network A() {\n  relu\n", "block b() {\n relu\n"],
+    "missing '}' to close the body": [
+        "network A() {\n  relu\n",
+        "network A() {\n  relu\n  relu\n",
+        "block b() {\n relu\n",
+    ],
     "an input is declared as `input NAME: DTYPE[dims]` (with ':', not '=')": [
         _NET.format("input x = float32[N, 3]")
     ],
@@ -386,13 +390,47 @@ _TOKEN_NAMES = {
 }
 
 
+def _signature(err: UnexpectedInput) -> tuple | None:
+    """Where the parser stood (its state, not its stack depth) and what it was given."""
+    state = getattr(err, "state", None)
+    tok = getattr(err, "token", None)
+    if state is None or tok is None:
+        return None
+    return state.position, tok.type
+
+
+@cache
+def _mistake_table() -> dict:
+    """(parser state, token type) of each typical mistake -> its explanation.
+
+    Lark's ``match_examples`` compares whole parser stacks, so a mistake in a later
+    statement (a deeper stack) would miss its hint; the state and token alone identify it.
+    """
+    parser, postlex, to_ast = _parser("module")
+    table = {}
+    to_ast.source = Source("<examples>", "")
+    for label, examples in _MISTAKES.items():
+        for text in examples:
+            try:
+                parser.parse(text)
+            except UnexpectedInput as err:
+                key = _signature(err)
+                if key is not None:
+                    table.setdefault(key, label)
+    return table
+
+
+def _mistake(err: UnexpectedInput) -> str | None:
+    key = _signature(err)
+    return _mistake_table().get(key) if key is not None else None
+
+
 def _describe(tok_type: str) -> str:
     return _TOKEN_NAMES.get(tok_type, f"'{tok_type.lower()}'")
 
 
 def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Newlines) -> DlcError:
-    parser = _parser(start)[0]
-    unclosed_at = list(postlex.open)  # match_examples re-parses and resets the post-lexer
+    unclosed_at = list(postlex.open)  # matching the mistakes re-parses and resets the post-lexer
     line, col = getattr(err, "line", 0), getattr(err, "column", 0)
     notes: list[str] = []
     if isinstance(err, UnexpectedCharacters):
@@ -403,10 +441,7 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Ne
     else:
         label = None
         if start == "module":
-            try:
-                label = err.match_examples(parser.parse, _MISTAKES, use_accepts=True)
-            except Exception:  # noqa: BLE001 - Lark's matcher can fail on its own; then no label
-                label = None
+            label = _mistake(err)
         tok = err.token if isinstance(err, UnexpectedToken) else None
         found = (
             "end of file"
@@ -414,10 +449,18 @@ def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Ne
             else ("newline" if tok.type == "_NL" else f"{str(tok)!r}")
         )
         if isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
-            lines = source.text.splitlines() or [""]
-            line, col = len(lines), len(lines[-1]) + 1
+            lines = source.text.rstrip("\n").split("\n")
+            line, col = len(lines), len(lines[-1].rstrip("\r")) + 1
         elif tok is not None and tok.type == "_NL":
             col = max(1, col)  # the newline itself: point just past the line's end
+        if label and label.startswith(("missing ')'", "missing ']'")) and unclosed_at:
+            # the same parser state serves both brackets: name the one actually left open
+            inner = unclosed_at[-1]
+            label = (
+                "missing ')' to close the call"
+                if inner.type == "LPAR"
+                else ("missing ']' to close the list")
+            )
         if label:
             message = f"{label}; found {found}"
         else:

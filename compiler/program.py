@@ -64,6 +64,16 @@ def _load(
             _load(target, None, program, (*stack, resolved), errors, seen=seen)
         except DlcError as err:
             errors.extend(err.errors)
+    from .ops import OPS
+
+    for block in module.blocks:
+        if block.name in OPS:
+            errors.append(
+                DlcError(
+                    f"block '{block.name}' has the name of a built-in op; choose another name",
+                    block.span,
+                )
+            )
     for kind, table, defs in (
         ("block", program.blocks, module.blocks),
         ("network", program.networks, module.networks),

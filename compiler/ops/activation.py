@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .base import Arg, Op, choice, integer, real, register
+import math
+
+import numpy as np
+
+from .base import Arg, Op, choice, integer, literal, real, register
 from .shape import norm_axis
 
 
@@ -17,6 +21,33 @@ class Elementwise(Op):
             self.expect_float(x)
         return x
 
+    def onnx(self, g, a, node, x):
+        return ONNX_ELEMENTWISE[self.name](g, a, x)
+
+    numpy_inplace = True
+
+    @property
+    def numpy_view(self) -> bool:  # identity hands back its input
+        return self.name == "identity"
+
+    def numpy(self, a, w, x, out=None):
+        return NUMPY_ELEMENTWISE[self.name](a, x, out)
+
+    def torch_forward(self, a, module, x):
+        fn, keywords = TORCH_ELEMENTWISE[self.name]
+        if fn is None:
+            return x
+        import torch
+        from torch.nn import functional as F
+
+        space, name = fn.split(".")
+        return getattr(F if space == "F" else torch, name)(x, **{keywords[k]: a[k] for k in a})
+
+    def torch_source(self, a, m, x, lit=literal):
+        fn, keywords = TORCH_ELEMENTWISE[self.name]
+        kw = [f"{keywords[k]}={lit(v, keywords[k])}" for k, v in a.items() if v != self.defaults[k]]
+        return f"{fn}({', '.join([x, *kw])})" if fn else x
+
 
 class Softmax(Op):
     """``softmax`` / ``log_softmax`` along ``axis`` (numerically stable)."""
@@ -30,6 +61,177 @@ class Softmax(Op):
         self.expect_float(x)
         norm_axis(self.name, a["axis"], x.rank)
         return x
+
+    def onnx(self, g, a, node, x):
+        return g.op("Softmax" if self.name == "softmax" else "LogSoftmax", [x], axis=a["axis"])
+
+    numpy_inplace = True
+
+    def numpy(self, a, w, x, out=None):
+        axis = a["axis"]
+        y = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+        if self.name == "log_softmax":
+            return np.subtract(y, np.log(np.exp(y).sum(axis=axis, keepdims=True)), out=y)
+        np.exp(y, out=y)
+        return np.divide(y, y.sum(axis=axis, keepdims=True), out=y)
+
+    def torch_forward(self, a, module, x):
+        from torch.nn import functional as F
+
+        return getattr(F, self.name)(x, dim=a["axis"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"F.{self.name}({x}, dim={lit(a['axis'], 'dim')})"
+
+
+def _gelu_onnx(g, a, x):
+    if g.opset >= 20:
+        return g.op("Gelu", [x], approximate=a["approximate"])
+    if a["approximate"] == "tanh":  # tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+        cube = g.op("Mul", [x, g.op("Mul", [x, x])])
+        inner = g.op("Add", [x, g.op("Mul", [cube, g.const(0.044715)])])
+        phi = g.op("Tanh", [g.op("Mul", [inner, g.const(math.sqrt(2 / math.pi))])])
+    else:  # erf(x / sqrt(2))
+        phi = g.op("Erf", [g.op("Mul", [x, g.const(math.sqrt(0.5))])])
+    return g.op("Mul", [g.op("Mul", [x, g.const(0.5)]), g.op("Add", [phi, g.const(1.0)])])
+
+
+# The torch function of each elementwise op (as emitted source names it; None: the input
+# itself) and its keyword for each of the op's arguments; the defaults agree.
+TORCH_ELEMENTWISE = {
+    "relu": ("F.relu", {}),
+    "relu6": ("F.relu6", {}),
+    "gelu": ("F.gelu", {"approximate": "approximate"}),
+    "silu": ("F.silu", {}),
+    "sigmoid": ("torch.sigmoid", {}),
+    "tanh": ("torch.tanh", {}),
+    "identity": (None, {}),
+    "leaky_relu": ("F.leaky_relu", {"slope": "negative_slope"}),
+    "elu": ("F.elu", {"alpha": "alpha"}),
+}
+
+ONNX_ELEMENTWISE = {
+    "relu": lambda g, a, x: g.op("Relu", [x]),
+    "relu6": lambda g, a, x: g.op("Clip", [x, g.const(0.0), g.const(6.0)]),
+    "gelu": _gelu_onnx,
+    "silu": lambda g, a, x: g.op("Mul", [x, g.op("Sigmoid", [x])]),
+    "sigmoid": lambda g, a, x: g.op("Sigmoid", [x]),
+    "tanh": lambda g, a, x: g.op("Tanh", [x]),
+    "identity": lambda g, a, x: x,
+    "leaky_relu": lambda g, a, x: g.op("LeakyRelu", [x], alpha=a["slope"]),
+    "elu": lambda g, a, x: g.op("Elu", [x], alpha=a["alpha"]),
+}
+
+
+# -- NumPy kernels: (attrs, x, out) -> array; ``out`` is None or x itself ---------------------
+def sigmoid(x, out=None):
+    """``1 / (1 + exp(-x))`` with full relative precision (exp(-x) = inf gives the limit 0)."""
+    y = np.negative(x, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(y, out=y)
+    y += 1
+    return np.reciprocal(y, out=y)
+
+
+def _horner(x, coeffs):
+    """``coeffs[0] + coeffs[1] * x + ...``."""
+    y = np.full_like(x, coeffs[-1])
+    for c in coeffs[-2::-1]:
+        y *= x
+        y += c
+    return y
+
+
+# FreeBSD msun s_erf.c (Sun Microsystems 1993): rational approximations on four ranges.
+# fmt: off
+_ERX = 8.45062911510467529297e-01
+_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
+       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
+_QQ = (1.0, 3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
+       1.32494738004321644526e-04, -3.96022827877536812320e-06)
+_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
+       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
+       -2.16637559486879084300e-03)
+_QA = (1.0, 1.06420880400844228286e-01, 5.40397917702171048937e-01,
+       7.18286544141962662868e-02, 1.26171219808761642112e-01, 1.36370839120290507362e-02,
+       1.19844998467991074170e-02)
+_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e01,
+       -6.23753324503260060396e01, -1.62396669462573470355e02, -1.84605092906711035994e02,
+       -8.12874355063065934246e01, -9.81432934416914548592e00)
+_SA = (1.0, 1.96512716674392571292e01, 1.37657754143519042600e02, 4.34565877475229228821e02,
+       6.45387271733267880336e02, 4.29008140027567833386e02, 1.08635005541779435134e02,
+       6.57024977031928170135e00, -6.04244152148580987438e-02)
+_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e01,
+       -1.60636384855821916062e02, -6.37566443368389627722e02, -1.02509513161107724954e03,
+       -4.83519191608651397019e02)
+_SB = (1.0, 3.03380607434824582924e01, 3.25792512996573918826e02, 1.53672958608443695994e03,
+       3.19985821950859553908e03, 2.55305040643316442583e03, 4.74528541206955367215e02,
+       -2.24409524465858183362e01)
+# fmt: on
+
+
+def erf(x) -> np.ndarray:
+    """The error function in float64, within an ulp or two of a double (NumPy has none)."""
+    x = np.asarray(x, dtype=np.float64)
+    ax = np.abs(x)
+    out = np.sign(x, out=np.empty_like(x))  # |x| >= 6: +-1 to a double's precision; NaN: NaN
+    m = ax < 0.84375
+    z = x[m]
+    out[m] = z + z * (_horner(z * z, _PP) / _horner(z * z, _QQ))
+    m = (ax >= 0.84375) & (ax < 1.25)
+    s = ax[m] - 1
+    out[m] = np.copysign(_ERX + _horner(s, _PA) / _horner(s, _QA), x[m])
+    for lo, hi, r, q in ((1.25, 1 / 0.35, _RA, _SA), (1 / 0.35, 6.0, _RB, _SB)):
+        m = (ax >= lo) & (ax < hi)
+        v = ax[m]
+        s = 1 / (v * v)
+        erfc = np.exp(-v * v - 0.5625 + _horner(s, r) / _horner(s, q)) / v
+        out[m] = np.copysign(1 - erfc, x[m])
+    return out
+
+
+def _gelu(a, x, out):
+    if a["approximate"] == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        t = x * x
+        t *= 0.044715
+        t += 1
+        t *= x
+        t *= math.sqrt(2 / math.pi)
+        np.tanh(t, out=t)
+        t += 1
+        t *= 0.5
+        return np.multiply(x, t, out=out)
+    phi = erf(x * math.sqrt(0.5))  # in float64: Phi(x) keeps its precision in the far tail
+    phi += 1
+    phi *= 0.5
+    return np.multiply(x, phi, out=out, dtype=x.dtype)
+
+
+def _leaky_relu(a, x, out):
+    y = np.copy(x) if out is None else out
+    return np.multiply(y, a["slope"], out=y, where=y < 0)
+
+
+def _elu(a, x, out):
+    neg = np.minimum(x, 0)
+    np.expm1(neg, out=neg)
+    neg *= a["alpha"]
+    y = np.maximum(x, 0, out=out)  # max(x, 0) + alpha * expm1(min(x, 0)), exact on both sides
+    y += neg
+    return y
+
+
+NUMPY_ELEMENTWISE = {
+    "relu": lambda a, x, out: np.maximum(x, 0, out=out),
+    "relu6": lambda a, x, out: np.clip(x, 0, 6, out=out),
+    "gelu": _gelu,
+    "silu": lambda a, x, out: np.multiply(x, sigmoid(x), out=out),
+    "sigmoid": lambda a, x, out: sigmoid(x, out),
+    "tanh": lambda a, x, out: np.tanh(x, out=out),
+    "identity": lambda a, x, out: x,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+}
 
 
 for _op in (

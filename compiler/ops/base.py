@@ -162,6 +162,26 @@ class InferCtx:
             self.constraints.append((a, b, what))
 
 
+def literal(value: Any, name: str = "") -> str:
+    """A literal of emitted torch source; ``name`` says what it is, should it vary."""
+    if isinstance(value, str) and '"' not in value and "\\" not in value:
+        return f'"{value}"'  # the quotes ruff format writes
+    return repr(value)
+
+
+def short(v: Any) -> Any:
+    """``(3, 3)`` -> ``3``: a per-axis tuple as PyTorch takes it when all axes agree."""
+    if isinstance(v, tuple) and v and all(x == v[0] and _is_int(x) for x in v):
+        return v[0]
+    return v
+
+
+def given(defaults: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """``kwargs`` (``short``-ened) without those equal to their PyTorch default."""
+    out = {k: short(v) for k, v in kwargs.items()}
+    return {k: v for k, v in out.items() if k not in defaults or v != defaults[k]}
+
+
 class Op:
     """One primitive op. Subclasses set ``name``, ``signature`` and the rules below."""
 
@@ -213,6 +233,58 @@ class Op:
     def numpy(self, a: Mapping[str, Any], w: Mapping[str, Any], *xs: Any) -> Any:
         """The op at inference on NumPy arrays; ``w`` holds what ``numpy_prepare`` made."""
         raise NotImplementedError(f"{self.name} has no NumPy kernel")
+
+    def numpy_affine(self, a: Mapping[str, Any], w: Mapping[str, Any]) -> Any:
+        """``(scale, shift)`` in float64 where the op is ``x * scale + shift`` per channel
+        (axis 1), so that the driver may fold it into the layer before; else None."""
+        return None
+
+    def numpy_fold(
+        self, a: Mapping[str, Any], w: Mapping[str, Any], scale: Any, shift: Any, rank: int
+    ) -> dict[str, Any] | None:
+        """The weights of this layer followed by ``y * scale + shift`` on axis 1 of its
+        rank-``rank`` output, or None where they cannot absorb it."""
+        return None
+
+    # -- PyTorch lowering (backends/torch.py builds, backends/torch_source.py emits) ------
+    # Torch is imported inside the methods: the front end never imports it.
+    # ``torch_helpers``: module-level functions (name -> source) that ``torch_source`` calls.
+    torch_helpers: ClassVar[Mapping[str, str]] = {}
+
+    def torch_layer(
+        self, a: Mapping[str, Any], params: Mapping[str, Param], *xs: TensorType
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        """The node's stock ``torch.nn`` layer as (class name, positional arguments by name,
+        keyword arguments at other than PyTorch's defaults); its ``state_dict`` keys are the
+        node's parameter names. None where ``torch_forward`` needs no module."""
+        return None
+
+    def torch_module(self, a: Mapping[str, Any], params: Mapping[str, Param], *xs: TensorType):
+        """``torch_layer`` instantiated: an ``nn.Module``, or None."""
+        layer = self.torch_layer(a, params, *xs)
+        if layer is None:
+            return None
+        from torch import nn
+
+        cls, args, kwargs = layer
+        return getattr(nn, cls)(*args.values(), **kwargs)
+
+    def torch_forward(self, a: Mapping[str, Any], module: Any, *xs: Any) -> Any:
+        """The op on torch tensors; ``module`` is ``torch_module``'s (None for none). By
+        default the layer is the whole op."""
+        return module(*xs)
+
+    def torch_source(self, a: Mapping[str, Any], m: str | None, *xs: str, lit=literal) -> str:
+        """``torch_forward`` as a Python expression over the variables ``xs`` and the module
+        attribute ``m`` (in scope: ``torch``, ``nn``, ``F``, ``torch_helpers``). ``lit(value,
+        name)`` writes a literal that may differ between calls of a block (default: repr)."""
+        return f"{m}({', '.join(xs)})"
+
+    # -- ONNX lowering (backends/onnx.py is the driver) -----------------------------------
+    def onnx(self, g: Any, a: Mapping[str, Any], node: Any, *xs: str) -> str:
+        """Emit the op through ``g`` (``backends.onnx.Lowering``) on the ONNX values ``xs``
+        and return the name of its output value (an input's name to pass it through)."""
+        raise NotImplementedError(f"{self.name} has no ONNX lowering")
 
     # -- helpers for rules ---------------------------------------------------------------
     def expect_rank(self, x: TensorType, *ranks: int) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
 from ..errors import ShapeError
 from ..ir import Param, TensorType
 from ..symbolic import Dim, floordiv, product
@@ -12,11 +18,14 @@ from .base import (
     ArgError,
     InferCtx,
     Op,
+    given,
     integer,
     ints,
+    literal,
     padding,
     per_example,
     register,
+    short,
 )
 
 SPATIAL = {1: ("length",), 2: ("height", "width")}
@@ -34,6 +43,77 @@ def out_size(op: str, what: str, n: Dim, k: int, s: int, lo: int, hi: int, d: in
             f"the kernel ({k}, dilation {d}) does not fit in the padded input ({n} + {lo + hi})"
         )
     return out
+
+
+def torch_pad(padding: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """``F.pad``'s argument for padding that PyTorch's conv layers cannot do themselves (the
+    two sides of an axis differ: causal, or "same" with an even span); () if there is none."""
+    if all(lo == hi for lo, hi in padding):
+        return ()
+    return tuple(p for pair in reversed(padding) for p in pair)  # F.pad: last axis first
+
+
+# PyTorch's defaults of the keyword arguments of nn.Conv*d and nn.ConvTranspose*d.
+TORCH_DEFAULTS = {
+    "stride": 1,
+    "padding": 0,
+    "output_padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "bias": True,
+}
+
+
+def torch_conv(cls: str, a, x: TensorType, **kwargs) -> tuple[str, dict, dict]:
+    """``nn.Conv*d`` or ``nn.ConvTranspose*d``, as ``Op.torch_layer`` describes a layer."""
+    size = {"in_channels": x.shape[1], "out_channels": a["filters"]}
+    size["kernel_size"] = short(a["kernel"])
+    return cls, size, given(TORCH_DEFAULTS, **kwargs, groups=a["groups"], bias=a["bias"])
+
+
+# -- NumPy: images are computed channels-last -----------------------------------------------
+# A kernel returns its channels-last result as a [N, C, *S] view, so the next convolution or
+# pooling gets its channels-last operand back without a copy.
+def channels_last(x: np.ndarray, pads=(), value: float = 0.0) -> np.ndarray:
+    """``[N, C, *S] -> [N, *S, C]``: a view, or a new array when ``pads`` (a (lo, hi) per
+    spatial axis) pads it with ``value``."""
+    x = np.moveaxis(x, 1, -1)
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    size = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads))
+    shape = (x.shape[0], *size, x.shape[-1])
+    out = np.zeros(shape, x.dtype) if value == 0 else np.full(shape, value, x.dtype)
+    out[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads)))] = x
+    return out
+
+
+def windows(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """The sliding windows of a channels-last ``[N, *S, C]`` as a read-only view
+    ``[N, *S', *kernel, C]``: no copy until a GEMM operand is made of it."""
+    n, *size, c = x.shape
+    sn, *steps, sc = x.strides
+    out = [(s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(size, kernel, stride, dilation)]
+    return as_strided(
+        x,
+        (n, *out, *kernel, c),
+        (
+            sn,
+            *(s * st for s, st in zip(steps, stride)),
+            *(s * d for s, d in zip(steps, dilation)),
+            sc,
+        ),
+        writeable=False,
+    )
+
+
+def fold_affine(w, scale: np.ndarray, shift: np.ndarray) -> dict[str, np.ndarray]:
+    """Weights whose output channel is axis 0 of ``weight``, followed by ``y * scale + shift``
+    per channel, as one weight and bias (computed in float64)."""
+    weight, bias = w["weight"], w.get("bias")
+    return {
+        "weight": (weight * scale.reshape(-1, *(1,) * (weight.ndim - 1))).astype(weight.dtype),
+        "bias": ((0 if bias is None else bias) * scale + shift).astype(weight.dtype),
+    }
 
 
 class ConvNd(Op):
@@ -116,6 +196,63 @@ class ConvNd(Op):
     def macs(self, a, y, x):
         return per_example(y.shape) * (x.shape[1] // a["groups"]) * product(a["kernel"])
 
+    def torch_layer(self, a, params, x):
+        pad = 0 if torch_pad(a["padding"]) else tuple(lo for lo, _ in a["padding"])
+        return torch_conv(
+            f"Conv{self.rank}d", a, x, stride=a["stride"], padding=pad, dilation=a["dilation"]
+        )
+
+    def torch_forward(self, a, module, x):
+        pad = torch_pad(a["padding"])
+        if pad:
+            from torch.nn import functional as F
+
+            x = F.pad(x, pad)
+        return module(x)
+
+    def torch_source(self, a, m, x, lit=literal):
+        pad = torch_pad(a["padding"])
+        if not pad:
+            return f"{m}({x})"
+        return f"{m}(F.pad({x}, ({', '.join(lit(p, 'pad') for p in pad)})))"
+
+    def onnx(self, g, a, node, x):
+        # ONNX pads are all the begins, then all the ends: a causal conv pads (k-1)*d, 0.
+        pads = [lo for lo, _ in a["padding"]] + [hi for _, hi in a["padding"]]
+        weights = [g.param("weight")] + ([g.param("bias")] if a["bias"] else [])
+        return g.op(
+            "Conv",
+            [x, *weights],
+            kernel_shape=a["kernel"],
+            strides=a["stride"],
+            pads=pads,
+            dilations=a["dilation"],
+            group=a["groups"],
+        )
+
+    def numpy_prepare(self, a, w):
+        # [Cout, C/g, *k] -> [g, k*C/g, Cout/g]: rows in the order of a window's elements.
+        weight, g = w["weight"], a["groups"]
+        cout, cg = weight.shape[:2]
+        m = weight.reshape(g, cout // g, cg, -1).transpose(0, 3, 2, 1).reshape(g, -1, cout // g)
+        return {"weight": np.ascontiguousarray(m[0] if g == 1 else m), "bias": w.get("bias")}
+
+    def numpy(self, a, w, x):
+        win = windows(channels_last(x, a["padding"]), a["kernel"], a["stride"], a["dilation"])
+        lead = win.shape[: self.rank + 1]
+        rows, g = math.prod(lead), a["groups"]
+        if g == 1:  # im2col: one GEMM over every window (a view, free for 1x1 stride 1)
+            y = win.reshape(rows, -1) @ w["weight"]
+        else:
+            cols = np.moveaxis(win.reshape(*win.shape[:-1], g, -1), -2, 0).reshape(g, rows, -1)
+            y = np.matmul(cols, w["weight"]).transpose(1, 0, 2).reshape(rows, -1)
+        if w["bias"] is not None:
+            y += w["bias"]
+        return np.moveaxis(y.reshape(*lead, -1), -1, 1)
+
+    def numpy_fold(self, a, w, scale, shift, rank):
+        return fold_affine(w, scale, shift)
+
 
 class ConvTransposeNd(Op):
     """Transposed convolution, exactly as ``nn.ConvTranspose1d/2d``.
@@ -189,6 +326,81 @@ class ConvTransposeNd(Op):
 
     def macs(self, a, y, x):
         return per_example(x.shape) * (a["filters"] // a["groups"]) * product(a["kernel"])
+
+    def torch_layer(self, a, params, x):
+        return torch_conv(
+            f"ConvTranspose{self.rank}d",
+            a,
+            x,
+            stride=a["stride"],
+            padding=a["padding"],
+            output_padding=a["output_padding"],
+            dilation=a["dilation"],
+        )
+
+    def onnx(self, g, a, node, x):
+        # onnxruntime rejects output_padding >= stride, which PyTorch allows when the
+        # dilation is larger. Those extra positions are the full transposed convolution's
+        # cropped end padding (pad less at the end) and, past its end, zeros plus the bias
+        # (Pad, then add the bias).
+        hi, out_pad, extra = [], [], []
+        for p, op, s in zip(a["padding"], a["output_padding"], a["stride"]):
+            take = 0 if op < s else min(op, p)
+            hi.append(p - take)
+            out_pad.append(op if op < s else 0)
+            extra.append(0 if op < s else op - take)
+        bias = [g.param("bias")] if a["bias"] else []
+        y = g.op(
+            "ConvTranspose",
+            [x, g.param("weight"), *([] if any(extra) else bias)],
+            kernel_shape=a["kernel"],
+            strides=a["stride"],
+            pads=[*a["padding"], *hi],
+            output_padding=out_pad,
+            dilations=a["dilation"],
+            group=a["groups"],
+        )
+        if not any(extra):
+            return y
+        y = g.op("Pad", [y, g.const([0] * (self.rank + 2) + [0, 0, *extra])])
+        if bias:
+            axes = g.const(list(range(1, self.rank + 1)))
+            y = g.op("Add", [y, g.op("Unsqueeze", [bias[0], axes])])  # [C, 1, ...]
+        return y
+
+    def numpy_prepare(self, a, w):
+        # [C, Cout/g, *k] -> [g, C/g, k*Cout/g]: an input pixel times it is its contribution
+        # to the kernel-sized patch of the output it touches.
+        weight, g = w["weight"], a["groups"]
+        c, coutg = weight.shape[:2]
+        m = weight.reshape(g, c // g, coutg, -1).transpose(0, 1, 3, 2).reshape(g, c // g, -1)
+        return {"weight": np.ascontiguousarray(m[0] if g == 1 else m), "bias": w.get("bias")}
+
+    def numpy(self, a, w, x):
+        x = channels_last(x)
+        n, *size, c = x.shape
+        rows, g, k = math.prod(x.shape[:-1]), a["groups"], a["kernel"]
+        if g == 1:
+            cols = x.reshape(rows, c) @ w["weight"]
+        else:
+            cols = np.matmul(x.reshape(rows, g, c // g).transpose(1, 0, 2), w["weight"])
+            cols = cols.reshape(g, rows, math.prod(k), -1).transpose(1, 2, 0, 3)
+        cols = cols.reshape(n, *size, *k, -1)
+        s, d, p, op = a["stride"], a["dilation"], a["padding"], a["output_padding"]
+        span = [(m - 1) * si + di * (ki - 1) + 1 for m, si, di, ki in zip(size, s, d, k)]
+        full = [sp + max(o - pi, 0) for sp, o, pi in zip(span, op, p)]  # output_padding past it
+        y = np.zeros((n, *full, cols.shape[-1]), cols.dtype)
+        every = (slice(None),) * (self.rank + 1)
+        for tap in itertools.product(*map(range, k)):  # col2im: one strided add per tap
+            dst = (
+                slice(t * di, t * di + (m - 1) * si + 1, si)
+                for t, di, m, si in zip(tap, d, size, s)
+            )
+            y[(slice(None), *dst)] += cols[(*every, *tap)]
+        y = y[(slice(None), *(slice(pi, sp - pi + o) for pi, sp, o in zip(p, span, op)))]
+        if w["bias"] is not None:
+            y += w["bias"]
+        return np.moveaxis(y, -1, 1)
 
 
 for _rank in (1, 2):

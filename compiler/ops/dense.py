@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+
 from ..errors import ShapeError
 from ..ir import INT_DTYPES, Param, TensorType
-from .base import BOOL, INIT_ARGS, Arg, Op, integer, per_example, real, register
+from .base import (
+    BOOL,
+    INIT_ARGS,
+    Arg,
+    Op,
+    given,
+    integer,
+    literal,
+    per_example,
+    real,
+    register,
+)
+from .conv import fold_affine
 
 
 @register
@@ -31,6 +47,30 @@ class Dense(Op):
     def macs(self, a, y, x):
         return per_example(y.shape) * x.shape[-1]
 
+    def torch_layer(self, a, params, x):
+        size = {"in_features": x.shape[-1], "out_features": a["units"]}
+        return "Linear", size, given({"bias": True}, bias=a["bias"])
+
+    def onnx(self, g, a, node, x):
+        bias = [g.param("bias")] if a["bias"] else []
+        if g.type(x).rank == 2:
+            return g.op("Gemm", [x, g.param("weight"), *bias], transB=1)
+        w = g.derived("weight_t", g.weight("weight").T, "weight transposed to [in, out]")
+        y = g.op("MatMul", [x, w])  # Gemm takes matrices only
+        return g.op("Add", [y, *bias]) if bias else y
+
+    def numpy_prepare(self, a, w):
+        return {"weight": np.ascontiguousarray(w["weight"].T), "bias": w.get("bias")}
+
+    def numpy(self, a, w, x):
+        y = x.reshape(-1, x.shape[-1]) @ w["weight"]  # one GEMM over every leading axis
+        if w["bias"] is not None:
+            y += w["bias"]
+        return y.reshape(*x.shape[:-1], -1)
+
+    def numpy_fold(self, a, w, scale, shift, rank):
+        return fold_affine(w, scale, shift) if rank == 2 else None  # units must be axis 1
+
 
 @register
 class Embedding(Op):
@@ -51,6 +91,27 @@ class Embedding(Op):
 
     def params(self, a, x):
         return {"weight": Param((a["vocab"], a["dim"]), "table", init=a["init"])}
+
+    def torch_layer(self, a, params, x):
+        return "Embedding", {"num_embeddings": a["vocab"], "embedding_dim": a["dim"]}, {}
+
+    def onnx(self, g, a, node, ids):
+        return g.op("Gather", [g.param("weight"), ids], axis=0)
+
+    def numpy(self, a, w, ids):
+        if ids.size and (ids.min() < 0 or ids.max() >= a["vocab"]):
+            bad = ids.min() if ids.min() < 0 else ids.max()
+            raise ValueError(f"token id {bad} is out of range for vocab={a['vocab']}")
+        return np.take(w["weight"], ids, axis=0)
+
+
+def sinusoid(length: int, d: int) -> np.ndarray:
+    """The positional encoding table [length, d] (float64)."""
+    angle = np.arange(length)[:, None] * np.exp(np.arange(0, d, 2) * (-np.log(10000.0) / d))
+    pe = np.zeros((length, d))
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle)[:, : d // 2]
+    return pe
 
 
 @register
@@ -74,6 +135,52 @@ class PositionalEncoding(Op):
             )
         return x
 
+    torch_helpers = {
+        "positional_encoding": '''
+def positional_encoding(x: torch.Tensor) -> torch.Tensor:
+    """x + the sinusoidal table PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(...)."""
+    t, d = x.shape[1], x.shape[2]
+    pos = torch.arange(t, dtype=torch.float32, device=x.device)[:, None]
+    angle = pos * 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / -d)
+    pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d]  # sin, cos, ...
+    return x + pe.to(x.dtype)
+'''
+    }
+
+    def torch_forward(self, a, module, x):
+        import torch  # computed on the input's device: the table is never a buffer to move
+
+        t, d = x.shape[1], x.shape[2]
+        pos = torch.arange(t, dtype=torch.float32, device=x.device)[:, None]
+        angle = pos * 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / -d)
+        pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d]
+        return x + pe.to(x.dtype)
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"positional_encoding({x})"
+
+    def onnx(self, g, a, node, x):
+        t, d = g.type(x).shape[1:]
+        if isinstance(t, int):
+            return g.op("Add", [x, g.const(sinusoid(t, d))])
+        # A symbolic T: the whole table, sliced to the first T rows at run time.
+        table = g.const(sinusoid(a["max_len"], d))
+        rows = g.op("Slice", [table, g.const([0]), g.dim(x, 1), g.const([0])])
+        return g.op("Add", [x, rows])
+
+    numpy_inplace = True
+
+    def numpy(self, a, w, x, out=None):
+        t, d = x.shape[1:]
+        if t > a["max_len"]:
+            raise ValueError(f"sequence length {t} exceeds max_len={a['max_len']}")
+        return np.add(x, _sinusoid32(t, d), out=out)
+
+
+@functools.lru_cache(maxsize=16)
+def _sinusoid32(length: int, d: int) -> np.ndarray:
+    return sinusoid(length, d).astype(np.float32)
+
 
 @register
 class Dropout(Op):
@@ -86,4 +193,15 @@ class Dropout(Op):
 
     def infer(self, ctx, a, x):
         self.expect_float(x)
+        return x
+
+    def torch_layer(self, a, params, x):
+        return "Dropout", {"p": a["p"]}, {}
+
+    def onnx(self, g, a, node, x):
+        return x  # identity at inference: no node at all
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
         return x

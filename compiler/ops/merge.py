@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..ir import TensorType
 from ..symbolic import equal, fmt_shape
-from .base import Arg, InferCtx, Op, integer, register
+from .base import Arg, InferCtx, Op, integer, literal, register
 from .shape import norm_axis
 
 
@@ -48,6 +50,32 @@ class Arith(Op):
             raise ShapeError(f"{self.name}: inputs have different dtypes {sorted(dtypes)}")
         return TensorType(xs[0].dtype, broadcast(self.name, ctx, [x.shape for x in xs]))
 
+    def onnx(self, g, a, node, *xs):
+        out = xs[0]
+        for x in xs[1:]:  # left to right, as the reference sums them
+            out = g.op("Add" if self.name == "add" else "Mul", [out, x])
+        return out
+
+    def torch_forward(self, a, module, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x if self.name == "add" else out * x
+        return out
+
+    def torch_source(self, a, m, *xs, lit=literal):
+        return (" + " if self.name == "add" else " * ").join(xs)
+
+    numpy_inplace = True
+
+    def numpy(self, a, w, *xs, out=None):
+        f = np.add if self.name == "add" else np.multiply
+        if out is not None:  # start from the input that becomes the output
+            xs = (out, *(x for x in xs if x is not out))
+        y = f(xs[0], xs[1], out=out)
+        for x in xs[2:]:
+            y = f(y, x, out=y if y.shape == np.broadcast_shapes(y.shape, x.shape) else None)
+        return y
+
 
 @register
 class Concat(Op):
@@ -79,6 +107,25 @@ class Concat(Op):
                     )
             shape[axis] = shape[axis] + x.shape[axis]
         return TensorType(xs[0].dtype, tuple(shape))
+
+    def onnx(self, g, a, node, *xs):
+        return g.op("Concat", list(xs), axis=a["axis"])
+
+    def torch_forward(self, a, module, *xs):
+        import torch
+
+        return torch.cat(xs, dim=a["axis"])
+
+    def torch_source(self, a, m, *xs, lit=literal):
+        return f"torch.cat([{', '.join(xs)}], dim={a['axis']})"
+
+    def numpy(self, a, w, *xs):
+        # Concatenate in the memory order of the first input: channels-last images stay
+        # channels-last, and the copy does not transpose them.
+        order = sorted(range(xs[0].ndim), key=lambda i: -xs[0].strides[i])
+        axis = order.index(a["axis"] % xs[0].ndim)
+        y = np.concatenate([x.transpose(order) for x in xs], axis=axis)
+        return y.transpose(np.argsort(order))
 
 
 register(Arith("add"))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+
+import numpy as np
+
 from ..errors import ShapeError
 from ..ir import TensorType
 from ..symbolic import Sym, ceildiv
-from .base import BOOL, Arg, ArgError, Op, choice, integer, ints, register
-from .conv import LAYOUT, SPATIAL, out_size
+from .base import BOOL, Arg, ArgError, Op, choice, given, integer, ints, literal, register, short
+from .conv import LAYOUT, SPATIAL, channels_last, out_size, windows
 
 
 class PoolNd(Op):
@@ -65,6 +70,79 @@ class PoolNd(Op):
             spatial.append(out)
         return TensorType(x.dtype, (*x.shape[:2], *spatial))
 
+    def torch_forward(self, a, module, x):
+        from torch.nn import functional as F
+
+        pool = getattr(F, f"{self.kind}_pool{self.rank}d")
+        return pool(x, a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        args = [x, lit(short(a["kernel"]), "kernel_size")]
+        if a["stride"] != a["kernel"]:
+            args.append(f"stride={lit(short(a['stride']), 'stride')}")
+        if any(a["padding"]):
+            args.append(f"padding={lit(short(a['padding']), 'padding')}")
+        if a["ceil_mode"]:
+            args.append("ceil_mode=True")
+        return f"F.{self.kind}_pool{self.rank}d({', '.join(args)})"
+
+    def onnx(self, g, a, node, x):
+        attrs = {"count_include_pad": 1} if self.kind == "avg" else {}  # as PyTorch's default
+        y = g.op(
+            "MaxPool" if self.kind == "max" else "AveragePool",
+            [x],
+            kernel_shape=a["kernel"],
+            strides=a["stride"],
+            pads=a["padding"] * 2,
+            ceil_mode=int(a["ceil_mode"]),
+            **attrs,
+        )
+        if not a["ceil_mode"]:
+            return y
+        # PyTorch drops a last window that would start in the right padding; onnxruntime
+        # keeps it. The front end's (known) sizes are PyTorch's: cut the extra window off.
+        # (With a symbolic size the front end admits only pools where this cannot happen.)
+        axes, ends = [], []
+        dims = zip(g.type(x).shape[2:], node.type.shape[2:], a["kernel"], a["stride"], a["padding"])
+        for axis, (n, out, k, s, p) in enumerate(dims, 2):
+            if isinstance(n, int) and -(-(n + 2 * p - k) // s) + 1 > out:
+                axes.append(axis)
+                ends.append(out)
+        if not axes:
+            return y
+        return g.op("Slice", [y, g.const([0] * len(axes)), g.const(ends), g.const(axes)])
+
+    def numpy(self, a, w, x):
+        size, k, s = x.shape[2:], a["kernel"], a["stride"]
+        out = []
+        for n, ki, si, pi in zip(size, k, s, a["padding"]):
+            o = (n + 2 * pi - ki + (si - 1 if a["ceil_mode"] else 0)) // si + 1
+            if a["ceil_mode"] and (o - 1) * si >= n + pi:
+                o -= 1  # the last window would start in the right padding
+            out.append(o)
+        # The windows span (o - 1)*s + k of the padded axis: pad to that, or crop the input
+        # where the last windows end before it does.
+        ends = [(o - 1) * si + ki - pi for o, si, ki, pi in zip(out, s, k, a["padding"])]
+        x = x[(slice(None), slice(None), *(slice(0, e) for e in ends))]
+        pads = [(pi, max(e - n, 0)) for pi, e, n in zip(a["padding"], ends, size)]
+        fill = -np.inf if self.kind == "max" else 0.0  # avg counts the padding zeros
+        win = windows(channels_last(x, pads, fill), k, s, (1,) * self.rank)
+        every = (slice(None),) * (self.rank + 1)
+        taps = itertools.product(*map(range, k))
+        y = win[(*every, *next(taps))].copy()
+        reduce = np.maximum if self.kind == "max" else np.add
+        for tap in taps:  # one pass per kernel tap, over all the windows at once
+            reduce(y, win[(*every, *tap)], out=y)
+        if self.kind == "avg":
+            # PyTorch divides by the window clipped to the padded input (ceil_mode windows
+            # may reach past it).
+            counts = [
+                np.minimum(np.arange(o) * si - pi + ki, n + pi) - (np.arange(o) * si - pi)
+                for o, si, pi, ki, n in zip(out, s, a["padding"], k, size)
+            ]
+            y /= functools.reduce(np.multiply.outer, counts)[..., None].astype(y.dtype)
+        return np.moveaxis(y, -1, 1)
+
 
 class AdaptiveAvgPool2d(Op):
     """``nn.AdaptiveAvgPool2d(size)``: ``[N, C, H, W] -> [N, C, s, s]``."""
@@ -77,6 +155,59 @@ class AdaptiveAvgPool2d(Op):
         self.expect_rank(x, 4)
         self.expect_float(x)
         return TensorType(x.dtype, (*x.shape[:2], *a["size"]))
+
+    def torch_forward(self, a, module, x):
+        from torch.nn import functional as F
+
+        return F.adaptive_avg_pool2d(x, a["size"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"F.adaptive_avg_pool2d({x}, {lit(short(a['size']), 'output_size')})"
+
+    def onnx(self, g, a, node, x):
+        # Pooling is linear: bins that overlap or differ in size (H not divisible by s)
+        # are one averaging matrix per axis, y = A_h @ x @ A_w^T.
+        if a["size"] == (1, 1):
+            return g.op("GlobalAveragePool", [x])
+        rows = g.op("MatMul", [_bins(g, x, 2, a["size"][0]), x])
+        return g.op("MatMul", [rows, _bins(g, x, 3, a["size"][1], transpose=True)])
+
+    def numpy(self, a, w, x):
+        rows, cols = (_bin_matrix(n, s) for n, s in zip(x.shape[2:], a["size"]))
+        return np.matmul(np.matmul(rows, np.ascontiguousarray(x)), cols.T)
+
+
+def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
+    """The [s, n] matrix whose row i averages bin i of ``axis`` (length n), as PyTorch's
+    adaptive pooling: from floor(i*n/s) to ceil((i+1)*n/s); built in the graph when n is
+    symbolic."""
+    n = g.type(x).shape[axis]
+    if isinstance(n, int):
+        m = np.zeros((s, n))
+        for i in range(s):
+            lo, hi = i * n // s, -(-(i + 1) * n // s)
+            m[i, lo:hi] = 1 / (hi - lo)
+        return g.const(m.T if transpose else m)
+    n = g.dim(x, axis, scalar=True)
+    i = np.arange(s)[:, None]
+    lo = g.op("Div", [g.op("Mul", [g.const(i), n]), g.const(s)])  # int Div: floor when >= 0
+    end = g.op("Add", [g.op("Mul", [g.const(i + 1), n]), g.const(s - 1)])
+    hi = g.op("Div", [end, g.const(s)])
+    cols = g.op("Range", [g.const(0), n, g.const(1)])
+    inside = g.op("And", [g.op("GreaterOrEqual", [cols, lo]), g.op("Less", [cols, hi])])
+    ones = g.op("Where", [inside, g.const(1.0), g.const(0.0)])
+    m = g.op("Div", [ones, g.op("ReduceSum", [ones, g.const([1])], keepdims=1)])
+    return g.op("Transpose", [m], perm=(1, 0)) if transpose else m
+
+
+@functools.lru_cache(maxsize=64)
+def _bin_matrix(n: int, s: int) -> np.ndarray:
+    """The [s, n] float32 matrix whose row i averages PyTorch's adaptive bin i."""
+    m = np.zeros((s, n), np.float32)
+    for i in range(s):
+        lo, hi = i * n // s, -(-(i + 1) * n // s)
+        m[i, lo:hi] = 1 / (hi - lo)
+    return m
 
 
 class GlobalPool(Op):
@@ -93,6 +224,20 @@ class GlobalPool(Op):
             raise ShapeError(f"{self.name} expects an input of rank 3 or more [N, C, ...], got {x}")
         self.expect_float(x)
         return TensorType(x.dtype, x.shape[:2])
+
+    def torch_forward(self, a, module, x):
+        return x.flatten(2).mean(2) if self.kind == "avg" else x.flatten(2).amax(2)
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}.flatten(2).{'mean' if self.kind == 'avg' else 'amax'}(2)"
+
+    def onnx(self, g, a, node, x):
+        pooled = g.op("GlobalAveragePool" if self.kind == "avg" else "GlobalMaxPool", [x])
+        return g.op("Flatten", [pooled], axis=1)  # [N, C, 1, ...] -> [N, C]
+
+    def numpy(self, a, w, x):
+        axes = tuple(range(2, x.ndim))
+        return x.mean(axis=axes) if self.kind == "avg" else x.max(axis=axes)
 
 
 class Upsample(Op):
@@ -115,6 +260,34 @@ class Upsample(Op):
         if a["mode"] == "bilinear" and x.rank != 4:
             raise ShapeError('upsample: mode "bilinear" needs an image [N, C, H, W]; use "linear"')
         return TensorType(x.dtype, (*x.shape[:2], *(d * a["scale"] for d in x.shape[2:])))
+
+    def torch_layer(self, a, params, x):
+        mode = "bilinear" if a["mode"] == "linear" and x.rank == 4 else a["mode"]
+        return "Upsample", {}, given({"mode": "nearest"}, scale_factor=a["scale"], mode=mode)
+
+    def onnx(self, g, a, node, x):
+        spatial = g.type(x).rank - 2
+        scales = g.const([1.0, 1.0] + [float(a["scale"])] * spatial, dtype="float32")
+        if a["mode"] == "nearest":  # PyTorch's nearest: source index floor(i / scale)
+            attrs = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        else:  # align_corners=False
+            attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+        return g.op("Resize", [x, "", scales], **attrs)
+
+    def numpy(self, a, w, x):
+        s = a["scale"]
+        for axis in range(2, x.ndim):
+            n = x.shape[axis]
+            if a["mode"] == "nearest":  # source index floor(i / scale)
+                x = np.repeat(x, s, axis)
+                continue
+            # align_corners=False: source coordinate (i + 0.5) / scale - 0.5, clamped at 0
+            src = np.maximum((np.arange(n * s) + 0.5) / s - 0.5, 0)
+            lo = np.minimum(src.astype(np.intp), n - 1)
+            hi = np.minimum(lo + 1, n - 1)
+            lam = (src - lo).astype(x.dtype).reshape(-1, *(1,) * (x.ndim - 1 - axis))
+            x = np.take(x, lo, axis) * (1 - lam) + np.take(x, hi, axis) * lam
+        return x
 
 
 for _kind in ("max", "avg"):

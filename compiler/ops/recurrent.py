@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..ir import Init, Param, TensorType
-from .base import BOOL, INIT_ARGS, Arg, ArgError, Op, choice, integer, real, register
+from .activation import NUMPY_ELEMENTWISE
+from .base import (
+    BOOL,
+    INIT_ARGS,
+    Arg,
+    ArgError,
+    Op,
+    choice,
+    given,
+    integer,
+    literal,
+    real,
+    register,
+)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# PyTorch's gate blocks in ONNX's order: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h.
+ONNX_GATES = {"rnn": ["i"], "lstm": ["i", "o", "f", "g"], "gru": ["z", "r", "n"]}
+TORCH_GATES = {"rnn": ["i"], "lstm": ["i", "f", "g", "o"], "gru": ["r", "z", "n"]}
+# The NumPy kernel's gate blocks: PyTorch's reordered so that the sigmoid gates come first, and
+# how many are sigmoids (LSTM i, f, o, g; GRU r, z, n).
+NUMPY_GATES = {"rnn": ((0,), 0), "lstm": ((0, 1, 3, 2), 3), "gru": ((0, 1, 2), 2)}
 
 
 class Recurrent(Op):
@@ -75,6 +96,170 @@ class Recurrent(Op):
             * dirs
         )
         return x.shape[1] * per_step
+
+    def torch_layer(self, a, params, x):
+        defaults = {"num_layers": 1, "nonlinearity": "tanh", "bias": True, "dropout": 0.0}
+        kwargs = given(
+            {**defaults, "bidirectional": False},
+            num_layers=a["layers"],
+            nonlinearity=a.get("nonlinearity", "tanh"),
+            bias=a["bias"],
+            batch_first=True,
+            dropout=a["dropout"],
+            bidirectional=a["bidirectional"],
+        )
+        return self.name.upper(), {"input_size": x.shape[2], "hidden_size": a["hidden"]}, kwargs
+
+    def torch_forward(self, a, module, x):
+        return module(x)[0]  # the output sequence; the final states are not a value here
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{m}({x})[0]"
+
+    def onnx(self, g, a, node, x):
+        h, dirs, layers = a["hidden"], self.directions(a), a["layers"]
+        order = [TORCH_GATES[self.name].index(gate) for gate in ONNX_GATES[self.name]]
+
+        def stacked(kind: str, layer: int) -> np.ndarray:
+            """``kind`` of every direction, gates in ONNX's order: [dirs, gates*h, ...]."""
+            out = []
+            for suffix in ("", "_reverse")[:dirs]:
+                w = g.weight(f"{kind}_l{layer}{suffix}")
+                out.append(w.reshape(self.gates, h, *w.shape[1:])[order].reshape(w.shape))
+            return np.stack(out)
+
+        attrs = {"hidden_size": h, "direction": "bidirectional" if dirs == 2 else "forward"}
+        if self.name == "gru":
+            attrs["linear_before_reset"] = 1  # PyTorch applies r to (W_hn h + b_hn)
+        if self.name == "rnn":
+            attrs["activations"] = [a["nonlinearity"].capitalize()] * dirs
+        how = f"stacked by direction, gates in ONNX's order {', '.join(ONNX_GATES[self.name])}"
+        # onnxruntime runs recurrent ops only time-major (layout=0): [T, N, D].
+        seq = g.op("Transpose", [x], perm=(1, 0, 2))
+        for layer in range(layers):
+            inputs = [
+                seq,
+                g.derived(f"W_l{layer}", stacked("weight_ih", layer), f"weight_ih_l{layer} {how}"),
+                g.derived(f"R_l{layer}", stacked("weight_hh", layer), f"weight_hh_l{layer} {how}"),
+            ]
+            if a["bias"]:
+                b = np.concatenate([stacked("bias_ih", layer), stacked("bias_hh", layer)], axis=1)
+                doc = f"bias_ih_l{layer} then bias_hh_l{layer}, {how}"
+                inputs.append(g.derived(f"B_l{layer}", b, doc))
+            y = g.op(self.name.upper(), inputs, **attrs)  # [T, dirs, N, h]
+            # The next layer reads [T, N, dirs*h]; the last one's output is batch-first.
+            last = layer == layers - 1
+            seq = g.op("Transpose", [y], perm=(2, 0, 1, 3) if last else (0, 2, 1, 3))
+            seq = g.op("Reshape", [seq, g.const([0, 0, -1])])
+        return seq
+
+    def numpy_prepare(self, a, w):
+        """Per layer: every direction's input weights as one GEMM operand [in, dirs*G] with
+        the biases that do not depend on h; the hidden weights as [dirs, H, G]. Gate blocks
+        are reordered (``NUMPY_GATES``) and the sigmoid gates' rows halved, so that one tanh
+        serves every gate: sigmoid(x) = (1 + tanh(x/2)) / 2, and halving is exact."""
+        h, dirs = a["hidden"], self.directions(a)
+        order, sigmoids = NUMPY_GATES[self.name]
+        scale = np.ones(self.gates * h)
+        scale[: sigmoids * h] = 0.5
+
+        def gates(m):
+            m = m.reshape(self.gates, h, *m.shape[1:])[list(order)].reshape(m.shape)
+            return m * scale.reshape(-1, *(1,) * (m.ndim - 1))
+
+        zeros = np.zeros(self.gates * h, np.float32)
+        layers = []
+        for layer in range(a["layers"]):
+            tags = [f"l{layer}{suffix}" for suffix in ("", "_reverse")[:dirs]]
+            b_ih = [gates(w.get(f"bias_ih_{t}", zeros)) for t in tags]
+            b_hh = [gates(w.get(f"bias_hh_{t}", zeros)) for t in tags]
+            b_hn = None
+            if self.name == "gru":  # b_hn stays inside r * (W_hn h + b_hn)
+                b_hn = np.stack([b[2 * h :] for b in b_hh])[:, None].astype(np.float32)
+                b_hh = [np.concatenate([b[: 2 * h], zeros[:h]]) for b in b_hh]
+            w_ih = np.concatenate([gates(w[f"weight_ih_{t}"]) for t in tags])
+            w_hh = np.stack([gates(w[f"weight_hh_{t}"]).T for t in tags])
+            layers.append(
+                {
+                    "w_ih": np.ascontiguousarray(w_ih.T, np.float32),
+                    "b": (np.concatenate(b_ih) + np.concatenate(b_hh)).astype(np.float32),
+                    "w_hh": np.ascontiguousarray(w_hh, np.float32),
+                    "b_hn": b_hn,
+                }
+            )
+        return {"layers": layers}
+
+    def numpy(self, a, w, x):
+        n, t, _ = x.shape
+        dirs = self.directions(a)
+        seq = x.transpose(1, 0, 2)  # time-major: each step's rows are contiguous
+        for layer in w["layers"]:
+            # Every step's input projection, for every direction, in one GEMM.
+            p = seq.reshape(t * n, -1) @ layer["w_ih"]
+            p += layer["b"]
+            p = p.reshape(t, n, dirs, -1).transpose(0, 2, 1, 3)  # [T, dirs, N, G]
+            if dirs == 2:  # the reverse direction reads its steps backwards
+                p = np.stack((p[:, 0], p[::-1, 1]), axis=1)
+            hs = SCANS[self.name](a, layer, p)  # [T, dirs, N, H]
+            seq = np.concatenate((hs[:, 0], hs[::-1, 1]), axis=-1) if dirs == 2 else hs[:, 0]
+        return seq.transpose(1, 0, 2)
+
+
+# -- NumPy scans: the recurrence of every direction at once, one step at a time ----------------
+# ``p`` [T, dirs, N, G] holds each step's input projection; the result is h [T, dirs, N, H].
+def _rnn_scan(a, layer, p):
+    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
+    act = NUMPY_ELEMENTWISE[a["nonlinearity"]]
+    h = np.zeros(hs.shape[1:], p.dtype)
+    for i in range(len(p)):
+        z = np.matmul(h, layer["w_hh"], out=hs[i])
+        z += p[i]
+        h = act(a, z, z)
+    return hs
+
+
+def _lstm_scan(a, layer, p):
+    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
+    n = hs.shape[-1]
+    h, c = np.zeros(hs.shape[1:], p.dtype), np.zeros(hs.shape[1:], p.dtype)
+    z, tmp = np.empty(p.shape[1:], p.dtype), np.empty_like(c)
+    for i in range(len(p)):
+        np.matmul(h, layer["w_hh"], out=z)
+        z += p[i]
+        np.tanh(z, out=z)
+        sig = z[..., : 3 * n]  # i, f, o from their halved rows
+        sig += 1
+        sig *= 0.5
+        c *= z[..., n : 2 * n]
+        c += np.multiply(z[..., :n], z[..., 3 * n :], out=tmp)
+        np.tanh(c, out=tmp)
+        h = np.multiply(z[..., 2 * n : 3 * n], tmp, out=hs[i])
+    return hs
+
+
+def _gru_scan(a, layer, p):
+    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
+    n = hs.shape[-1]
+    h = np.zeros(hs.shape[1:], p.dtype)
+    z, tmp = np.empty(p.shape[1:], p.dtype), np.empty_like(h)
+    for i in range(len(p)):
+        np.matmul(h, layer["w_hh"], out=z)
+        rz, hn = z[..., : 2 * n], z[..., 2 * n :]
+        rz += p[i][..., : 2 * n]
+        np.tanh(rz, out=rz)  # r, z from their halved rows
+        rz += 1
+        rz *= 0.5
+        hn += layer["b_hn"]
+        hn *= rz[..., :n]  # r * (W_hn h + b_hn), as nn.GRU
+        hn += p[i][..., 2 * n :]
+        np.tanh(hn, out=hn)
+        np.subtract(h, hn, out=tmp)  # h' = (1 - z) n + z h = n + z (h - n)
+        tmp *= rz[..., n:]
+        h = np.add(hn, tmp, out=hs[i])
+    return hs
+
+
+SCANS = {"rnn": _rnn_scan, "lstm": _lstm_scan, "gru": _gru_scan}
 
 
 for _name in GATES:

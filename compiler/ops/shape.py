@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..ir import TensorType
 from ..symbolic import Sym, equal, floordiv, fmt_shape, product
-from .base import _BAD, BOOL, Arg, ArgError, Kind, Op, _is_int, integer, register
+from .base import _BAD, BOOL, Arg, ArgError, Kind, Op, _is_int, integer, literal, register
 
 
 def norm_axis(op: str, axis: int, rank: int) -> int:
@@ -43,6 +45,22 @@ class Flatten(Op):
         start = norm_axis("flatten", a["start"], x.rank)
         return TensorType(x.dtype, (*x.shape[:start], product(x.shape[start:])))
 
+    def onnx(self, g, a, node, x):
+        # ONNX Flatten always makes a matrix; Reshape keeps the leading axes (0 = copy).
+        start = a["start"] % g.type(x).rank
+        return g.op("Reshape", [x, g.const([0] * start + [-1])])
+
+    def torch_forward(self, a, module, x):
+        return x.flatten(a["start"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"torch.flatten({x}, {a['start']})"
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return x.reshape(*x.shape[: a["start"] % x.ndim], -1)
+
 
 @register
 class Reshape(Op):
@@ -78,6 +96,20 @@ class Reshape(Op):
                 ctx.same(known, total, f"reshape: {fmt_shape(x.shape[1:])} to {a['dims']}")
         return TensorType(x.dtype, (x.shape[0], *dims))
 
+    def onnx(self, g, a, node, x):
+        return g.op("Reshape", [x, g.const([0, *a["dims"]])])  # 0: the batch dim, as it is
+
+    def torch_forward(self, a, module, x):
+        return x.reshape(x.shape[0], *a["dims"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}.reshape({x}.shape[0], {', '.join(map(str, a['dims']))})"
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return x.reshape(x.shape[0], *a["dims"])
+
 
 @register
 class Permute(Op):
@@ -95,6 +127,21 @@ class Permute(Op):
             )
         return TensorType(x.dtype, tuple(x.shape[d] for d in dims))
 
+    def onnx(self, g, a, node, x):
+        rank = g.type(x).rank
+        return g.op("Transpose", [x], perm=[d % rank for d in _flat(a["dims"])])
+
+    def torch_forward(self, a, module, x):
+        return x.permute(_flat(a["dims"]))
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}.permute({', '.join(map(str, _flat(a['dims'])))})"
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return np.transpose(x, _flat(a["dims"]))
+
 
 @register
 class Transpose(Op):
@@ -108,6 +155,25 @@ class Transpose(Op):
         shape = list(x.shape)
         shape[i], shape[j] = shape[j], shape[i]
         return TensorType(x.dtype, tuple(shape))
+
+    def onnx(self, g, a, node, x):
+        perm = list(range(g.type(x).rank))
+        i, j = perm[a["a"]], perm[a["b"]]
+        if i == j:
+            return x
+        perm[i], perm[j] = j, i
+        return g.op("Transpose", [x], perm=perm)
+
+    def torch_forward(self, a, module, x):
+        return x.transpose(a["a"], a["b"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}.transpose({a['a']}, {a['b']})"
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return np.swapaxes(x, a["a"], a["b"])
 
 
 @register
@@ -128,6 +194,23 @@ class Mean(Op):
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
         return TensorType(x.dtype, shape)
 
+    def onnx(self, g, a, node, x):
+        rank, keep = g.type(x).rank, int(a["keepdims"])
+        axes = sorted(d % rank for d in a["axis"])
+        if g.opset >= 18:  # the axes became an input in opset 18
+            return g.op("ReduceMean", [x, g.const(axes)], keepdims=keep)
+        return g.op("ReduceMean", [x], axes=axes, keepdims=keep)
+
+    def torch_forward(self, a, module, x):
+        return x.mean(a["axis"], keepdim=a["keepdims"])
+
+    def torch_source(self, a, m, x, lit=literal):
+        axis = a["axis"][0] if len(a["axis"]) == 1 else a["axis"]
+        return f"{x}.mean({axis}{', keepdim=True' if a['keepdims'] else ''})"
+
+    def numpy(self, a, w, x):
+        return x.mean(axis=tuple({d % x.ndim for d in a["axis"]}), keepdims=a["keepdims"])
+
 
 @register
 class Last(Op):
@@ -139,3 +222,17 @@ class Last(Op):
     def infer(self, ctx, a, x):
         self.expect_rank(x, 3)
         return TensorType(x.dtype, (x.shape[0], x.shape[2]))
+
+    def onnx(self, g, a, node, x):
+        return g.op("Gather", [x, g.const(-1)], axis=1)  # a scalar index drops the axis
+
+    def torch_forward(self, a, module, x):
+        return x[:, -1]
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}[:, -1]"
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return x[:, -1]
