@@ -1,0 +1,410 @@
+"""ONNX backend: the IR lowered straight to an ONNX graph with the ``onnx`` package.
+
+The driver walks the IR once; each op's ``onnx(g, a, node, *xs)`` (compiler/ops) emits its
+ONNX nodes through ``Lowering``, the small context below, so op files never touch protobuf.
+Symbolic input dims become ``dim_param`` names, so the batch and sequence lengths stay
+dynamic; initializers carry the IR parameter names (``conv2d_0.weight``), or, where a layout
+differs from PyTorch's (recurrent gates, transposed projections), ``layer.label`` with a
+doc string saying what they were derived from. Every export passes ``onnx.checker``
+(``full_check``) and a comparison of ONNX shape inference with the front end's types.
+
+    from dlc.backends.onnx import export
+    export(net, weights, "model.onnx", opset=17)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.errors import DlcError
+from ..compiler.ir import FLOAT_DTYPES, Graph, Node, TensorType
+from ..compiler.symbolic import Sym
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..compiler.network import Network
+
+# The oldest opset whose versions of every ONNX op used here (Reshape, BatchNormalization,
+# the recurrent ops) mean what the lowerings assume; ops newer than the requested opset
+# (LayerNormalization: 17) are reported by the op that needs them.
+MIN_OPSET = 14
+DEFAULT_OPSET = 17
+# Protobuf cannot serialise a message over 2 GiB: larger models keep their tensors in a
+# side file (``model.onnx.data``); the margin leaves room for the graph itself.
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
+
+_NP_DTYPES = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "int64": np.int64,
+    "int32": np.int32,
+    "bool": np.bool_,
+}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise DlcError("ONNX export needs the onnx package: pip install 'dlc[onnx]'") from None
+    return onnx
+
+
+def _np_dtype(dtype: str):
+    if dtype == "bfloat16":
+        import ml_dtypes  # a dependency of onnx, which needs it for this very type
+
+        return ml_dtypes.bfloat16
+    return _NP_DTYPES[dtype]
+
+
+_TYPE_NAMES = {"float32": "float"}  # ONNX's names where they differ from the IR's
+
+
+@functools.cache
+def _schemas() -> dict[str, list]:
+    out: dict[str, list] = {}
+    for s in _onnx().defs.get_all_schemas_with_history():
+        if s.domain == "":
+            out.setdefault(s.name, []).append(s)
+    return out
+
+
+@functools.cache
+def _versions(op_type: str, index: int = 0, dtype: str | None = None) -> tuple[int, ...]:
+    """The versions (opsets they start at) of ONNX ``op_type``, or only those whose input
+    ``index`` takes ``dtype``."""
+    out = []
+    for s in _schemas()[op_type]:
+        if dtype is not None:
+            formal = s.inputs[min(index, len(s.inputs) - 1)]
+            allowed = {c.type_param_str: c.allowed_type_strs for c in s.type_constraints}
+            want = f"tensor({_TYPE_NAMES.get(dtype, dtype)})"
+            if want not in allowed.get(formal.type_str, [formal.type_str]):
+                continue
+        out.append(s.since_version)
+    return tuple(sorted(out))
+
+
+def _dims(shape: Sequence[Any]) -> list[int | str]:
+    """ONNX dims: an int, or the symbolic expression's text as a ``dim_param``."""
+    return [d if isinstance(d, int) else str(d) for d in shape]
+
+
+def _where(node: Node) -> str:
+    span = node.span
+    return f"{span.source.path.rsplit('/', 1)[-1]}:{span.line}" if span is not None else ""
+
+
+class Lowering:
+    """The context an op's ``onnx`` method emits through.
+
+    ``op`` adds a node and returns its output name(s); ``const`` a constant; ``param`` the
+    initializer of one of the layer's parameters; ``weight`` its values, and ``derived`` an
+    initializer computed from them; ``dim`` a dim of a value as an int64 tensor (a constant
+    when it is known); ``type`` the front end's type of a value. Names are deterministic:
+    ``layer/OpType`` (``_1``, ``_2``, ... when repeated) for the nodes of one layer, and the
+    node producing the layer's value is renamed to the layer's name.
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray], opset: int):
+        onnx = _onnx()
+        self._helper, self._numpy_helper = onnx.helper, onnx.numpy_helper
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, onnx.TensorProto] = {}
+        self.types: dict[str, TensorType] = {}
+        self._weights = weights
+        self._node: Node | None = None
+        self._first = 0  # index in ``nodes`` of the current layer's first node
+        self._float = "float32"  # the current layer's float type, for constants and weights
+        self._names: set[str] = set()
+
+    # -- for the driver ------------------------------------------------------------------
+    def begin(self, node: Node) -> None:
+        self._node, self._first = node, len(self.nodes)
+        self._float = node.type.dtype if node.type.dtype in FLOAT_DTYPES else "float32"
+
+    def finish(self, out: str) -> str:
+        """Give the layer's value the layer's name, when this layer produced it."""
+        name = self._node.name
+        for n in self.nodes[self._first :]:
+            if out in n.output:
+                n.output[list(n.output).index(out)] = name
+                n.name = name
+                self.types[name] = self._node.type
+                return name
+        return out  # an op that passes its input through (dropout, identity)
+
+    # -- for op lowerings ----------------------------------------------------------------
+    def op(self, op_type: str, inputs: Sequence[str], outputs: int = 1, **attrs: Any):
+        """Add an ONNX node; its output name, or a tuple of ``outputs`` names."""
+        versions = _versions(op_type)
+        if versions[0] > self.opset:
+            asked = f"the export asked for opset {self.opset}"
+            self._refuse(f"{op_type}, which needs opset >= {versions[0]}; {asked}", versions[0])
+        current = max(v for v in versions if v <= self.opset)
+        for i, x in enumerate(inputs):
+            dtype = self.types[x].dtype if x in self.types else None
+            if dtype and current not in _versions(op_type, i, dtype):
+                later = [v for v in _versions(op_type, i, dtype) if v > self.opset]
+                self._refuse(
+                    f"{op_type}, which does not take {dtype} at opset {self.opset}", *later[:1]
+                )
+        name = self._fresh(f"{self._node.name}/{op_type}")
+        outs = [name] if outputs == 1 else [f"{name}:{i}" for i in range(outputs)]
+        self.nodes.append(
+            self._helper.make_node(
+                op_type, list(inputs), outs, name=name, doc_string=_where(self._node), **attrs
+            )
+        )
+        return outs[0] if outputs == 1 else tuple(outs)
+
+    def const(self, value: Any, dtype: str | None = None) -> str:
+        """A constant: ints are int64 and floats the layer's float type unless ``dtype``."""
+        array = np.asarray(value)
+        if dtype is None:
+            dtype = self._float if array.dtype.kind == "f" else "int64"
+        return self._add(self._fresh(f"{self._node.name}/const"), array.astype(_np_dtype(dtype)))
+
+    def weight(self, local: str) -> np.ndarray:
+        """The values of one of the layer's parameters (``weight``, ``bias_ih_l0``)."""
+        return np.asarray(self._weights[f"{self._node.name}.{local}"])
+
+    def param(self, local: str) -> str:
+        """The initializer of one of the layer's parameters, named as in the IR."""
+        name = f"{self._node.name}.{local}"
+        if name not in self.initializers:
+            self._add(name, self._cast(self.weight(local)))
+        return name
+
+    def derived(self, label: str, array: np.ndarray, doc: str) -> str:
+        """An initializer computed from the layer's parameters: ``layer.label``."""
+        name = f"{self._node.name}.{label}"
+        return self._add(name, self._cast(array), doc)
+
+    def dim(self, x: str, axis: int, scalar: bool = False) -> str:
+        """Dim ``axis`` of ``x`` as an int64 tensor of shape [1] (or a scalar)."""
+        d = self.types[x].shape[axis]
+        index = np.array(axis if scalar else [axis])
+        if isinstance(d, int):
+            return self.const(np.array(d if scalar else [d]))
+        return self.op("Gather", [self.op("Shape", [x]), self.const(index)], axis=0)
+
+    def type(self, x: str) -> TensorType:
+        return self.types[x]
+
+    # -- internals -----------------------------------------------------------------------
+    def _refuse(self, what: str, newer: int | None = None) -> None:
+        node = self._node
+        hint = f" (use --opset {newer})" if newer else ""
+        raise DlcError(
+            f"{node.op} ({node.name}) lowers to ONNX {what}{hint}",
+            node.span,
+            chain=node.chain,
+        )
+
+    def _fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        return name
+
+    def _cast(self, array: np.ndarray) -> np.ndarray:
+        # Parameters are float32 in the IR; a float16 network computes in float16.
+        return array.astype(_np_dtype(self._float)) if array.dtype.kind == "f" else array
+
+    def _add(self, name: str, array: np.ndarray, doc: str = "") -> str:
+        tensor = self._numpy_helper.from_array(np.array(array, order="C"), name)
+        tensor.doc_string = doc
+        self.initializers[name] = tensor
+        return name
+
+
+def _value_info(name: str, t: TensorType, doc: str = ""):
+    onnx = _onnx()
+    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(_np_dtype(t.dtype)))
+    return onnx.helper.make_tensor_value_info(name, elem, _dims(t.shape), doc_string=doc)
+
+
+def to_model(
+    net: Network | Graph, weights: Mapping[str, Any] | str | Path, opset: int = DEFAULT_OPSET
+) -> onnx.ModelProto:
+    """The ONNX model of ``net`` with ``weights`` (a dict or a safetensors file), unchecked."""
+    from importlib.metadata import version
+
+    from ..compiler.ops import OPS, Op
+    from ..compiler.weights import check_weights
+
+    onnx = _onnx()
+    graph = net.graph if hasattr(net, "graph") else net
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise DlcError(
+            f"ONNX export supports opsets {MIN_OPSET} to {newest} "
+            f"(onnx {onnx.__version__}); got {opset}"
+        )
+    g = Lowering(check_weights(graph, weights), opset)
+    env: dict[str, str] = {}
+    inputs = []
+    for node in graph.nodes:
+        if node.op == "input":
+            env[node.name] = node.name
+            g.types[node.name] = node.type
+            inputs.append(_value_info(node.name, node.type, _where(node)))
+            continue
+        op = OPS[node.op]
+        if type(op).onnx is Op.onnx:
+            raise DlcError(f"the ONNX backend cannot lower {node.op} yet", node.span)
+        g.begin(node)
+        env[node.name] = g.finish(op.onnx(g, node.attrs, node, *(env[i] for i in node.inputs)))
+
+    outputs = []
+    for name in graph.outputs:
+        node = graph.node(name)
+        if env[name] != name:  # a passed-through value: the output still bears its name
+            g.begin(node)
+            env[name] = g.finish(g.op("Identity", [env[name]]))
+        outputs.append(_value_info(name, node.type, _where(node)))
+    value_info = [
+        _value_info(n.name, n.type)
+        for n in graph.nodes
+        if n.op != "input" and env[n.name] == n.name and n.name not in graph.outputs
+    ]
+    header = graph.format().splitlines()[0]
+    doc = "\n".join(
+        [header] + [f"constraint (not checked by this graph): {c}" for c in graph.constraints]
+    )
+    model_graph = onnx.helper.make_graph(
+        g.nodes,
+        graph.name,
+        inputs,
+        outputs,
+        initializer=list(g.initializers.values()),
+        doc_string=doc,
+        value_info=value_info,
+    )
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    model = onnx.helper.make_model(
+        model_graph,
+        opset_imports=opsets,
+        producer_name="dlc",
+        producer_version=version("dlc"),
+        doc_string=header,
+    )
+    # The oldest IR version that can hold this opset, for older runtimes' sake.
+    model.ir_version = onnx.helper.find_min_ir_version_for(opsets, ignore_unknown=True)
+    return model
+
+
+def check_shapes(model: onnx.ModelProto, graph: Graph) -> None:
+    """ONNX shape inference must agree with the front end on every layer's value.
+
+    Inference runs on a copy without our declared types, whose weights are typed inputs
+    (cheap at any model size; only the constants, named ``layer/const``, keep their
+    values). Where both sides know a dim they must agree, and a symbolic dim must neither
+    be frozen to a number nor named after another input symbol.
+    """
+    onnx = _onnx()
+    helper, g = onnx.helper, model.graph
+    consts = [t for t in g.initializer if "/" in t.name]
+    weights = [
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+        for t in g.initializer
+        if "/" not in t.name
+    ]
+    outputs = [
+        helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None) for o in g.output
+    ]
+    bare = helper.make_model(
+        helper.make_graph(list(g.node), g.name, [*g.input, *weights], outputs, consts),
+        opset_imports=list(model.opset_import),
+    )
+    bare.ir_version = model.ir_version
+    try:
+        inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
+    except Exception as exc:  # InferenceError and friends: a lowering bug
+        raise DlcError(
+            f"internal error: ONNX shape inference fails on {graph.name}: {exc}"
+        ) from None
+    found = {
+        v.name: v.type.tensor_type for v in (*inferred.graph.value_info, *inferred.graph.output)
+    }
+    symbols = {str(d) for n in graph.inputs for d in graph.node(n).type.shape if isinstance(d, Sym)}
+    for node in graph.nodes:
+        t = found.get(node.name)
+        if node.op == "input" or t is None or not t.HasField("shape"):
+            continue
+        problem = None if len(t.shape.dim) == node.type.rank else f"rank {len(t.shape.dim)}"
+        for i, (d, want) in enumerate(zip(t.shape.dim, node.type.shape)):
+            if d.HasField("dim_value") and (isinstance(want, Sym) or d.dim_value != want):
+                problem = problem or f"dim {i} = {d.dim_value}"
+            elif d.dim_param in symbols and d.dim_param != str(want):
+                problem = problem or f"dim {i} = {d.dim_param}"
+        if problem:
+            raise DlcError(
+                f"internal error: ONNX shape inference gives {problem} for {node.name} "
+                f"({node.op}), whose type is {node.type}",
+                node.span,
+            )
+
+
+def _total_bytes(model: onnx.ModelProto) -> int:
+    return sum(len(t.raw_data) for t in model.graph.initializer)
+
+
+def export(
+    net: Network | Graph,
+    weights: Mapping[str, Any] | str | Path,
+    path: str | Path,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Write ``net`` with ``weights`` as an ONNX model at ``path``, checked, atomically.
+
+    The same network and weights give the same bytes. Models whose tensors exceed
+    ``EXTERNAL_DATA_BYTES`` keep them in ``<path>.data`` beside the model.
+    """
+    onnx = _onnx()
+    graph = net.graph if hasattr(net, "graph") else net
+    model = to_model(graph, weights, opset)
+    check_shapes(model, graph)
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DlcError(f"cannot write {path}: no such directory {folder}")
+    try:
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=folder) as tmp:
+            staged = Path(tmp) / path.name
+            large = _total_bytes(model) > EXTERNAL_DATA_BYTES
+            if large:
+                data = f"{path.name}.data"
+                onnx.save_model(model, staged, save_as_external_data=True, location=data)
+                _check(onnx, str(staged), graph)
+                os.replace(Path(tmp) / data, folder / data)
+            else:
+                _check(onnx, model, graph)
+                staged.write_bytes(model.SerializeToString(deterministic=True))
+            # Replaced last, so a reader never sees the new model before its data.
+            os.replace(staged, path)
+    except OSError as exc:
+        raise DlcError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _check(onnx, model: onnx.ModelProto | str, graph: Graph) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # ValidationError, InferenceError: a lowering bug
+        raise DlcError(
+            f"internal error: the ONNX model of {graph.name} is invalid: {exc}"
+        ) from None
