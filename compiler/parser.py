@@ -89,29 +89,18 @@ def _span(source: Source, item) -> Span:
     )
 
 
-def _first(items):
-    for x in items:
+def _edge(items, end: bool):
+    """(line, col) where the first item starts, or (with ``end``) where the last one ends;
+    items are tokens, AST nodes, or (nested) sequences of them."""
+    for x in reversed(items) if end else items:
         if isinstance(x, Token):
-            return x.line, x.column
+            return (x.end_line, x.end_column) if end else (x.line, x.column)
         if isinstance(x, (tuple, list)):
-            pos = _first(x)
+            pos = _edge(x, end)
             if pos:
                 return pos
         elif hasattr(x, "span"):
-            return x.span.line, x.span.col
-    return None
-
-
-def _last(items):
-    for x in reversed(items):
-        if isinstance(x, Token):
-            return x.end_line, x.end_column
-        if isinstance(x, (tuple, list)):
-            pos = _last(x)
-            if pos:
-                return pos
-        elif hasattr(x, "span"):
-            return x.span.end_line, x.span.end_col
+            return (x.span.end_line, x.span.end_col) if end else (x.span.line, x.span.col)
     return None
 
 
@@ -122,7 +111,7 @@ def _rule(method):
     """Give a rule method the span of all its tokens and only its meaningful children."""
 
     def wrapped(self, children):
-        start, end = _first(children) or (1, 1), _last(children) or (1, 1)
+        start, end = _edge(children, False) or (1, 1), _edge(children, True) or (1, 1)
         span = Span(self.source, start[0], start[1], end[0], end[1])
         kept = [c for c in children if not isinstance(c, Token) or c.type in _VALUE_TOKENS]
         return method(self, span, kept)
