@@ -21,7 +21,7 @@ from .errors import Chain, DlcError, ShapeError, Span
 from .initializers import INIT_ROLES, INITIALIZERS
 from .ir import DTYPES, Constraint, Graph, Init, Node, Scope, TensorType
 from .ops import OPS
-from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, defaults
+from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
 from .program import Program
 from .symbolic import Dim, Sym, equal, fmt_shape
 
@@ -64,6 +64,8 @@ def _range(*args):
 
 
 BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
+_INIT_SIGNATURES = {name: Signature(args) for name, args in INITIALIZERS.items()}
+
 # Unrolling is eager, so runaway loops must stop with an error rather than exhaust memory.
 MAX_UNROLL = 1_000_000
 MAX_NODES = 2_000_000
@@ -232,49 +234,43 @@ class Elaborator:
                     frame.env[stmt.name] = POISON
 
     def exec_stmt(self, s, frame: Frame) -> None:
-        if isinstance(s, ast.ExprStmt):
-            self.set_current(self.eval_layer(s.expr, frame), frame, s.span)
-        elif isinstance(s, ast.Assign):
-            value = self.eval_layer(s.value, frame, layer_name=s.name)
-            frame.env[s.name] = value
-            if isinstance(value, (Tensor, _Poison)):
-                frame.current = value
-        elif isinstance(s, ast.Let):
-            value = self.eval(s.value, frame)
-            if isinstance(value, Tensor):
-                raise DlcError(
-                    f"`let` binds a compile-time constant; for a layer write `{s.name} = ...`",
-                    s.span,
-                )
-            frame.env[s.name] = value
-        elif isinstance(s, ast.InputDecl):
-            self.declare_input(s, frame)
-        elif isinstance(s, ast.Output):
-            frame.outputs.extend((self.eval_layer(e, frame), e.span) for e in s.values)
-        elif isinstance(s, ast.Init):
-            self.exec_init(s, frame)
-        elif isinstance(s, ast.Residual):
-            self.exec_residual(s, frame)
-        elif isinstance(s, ast.If):
-            taken = s.then if self.truth(s.cond, frame) else s.orelse
-            self.exec_body(taken, frame)
-        elif isinstance(s, ast.Repeat):
-            count = self.eval(s.count, frame)
-            if isinstance(count, int) and count > MAX_UNROLL:
-                raise DlcError(
-                    f"repeat {count:,} exceeds the unrolling limit of {MAX_UNROLL:,}", s.count.span
-                )
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise DlcError(
-                    f"repeat needs a non-negative integer count, got {describe(count)}",
-                    s.count.span,
-                )
-            for _ in range(count):
-                self.exec_body(s.body, frame)
-        elif isinstance(s, ast.For):
-            self.exec_for(s, frame)
-        else:  # pragma: no cover - the parser builds no other statement
-            raise AssertionError(s)
+        _EXEC[type(s)](self, s, frame)
+
+    def exec_expr(self, s: ast.ExprStmt, frame: Frame) -> None:
+        self.set_current(self.eval_layer(s.expr, frame), frame, s.span)
+
+    def exec_assign(self, s: ast.Assign, frame: Frame) -> None:
+        value = self.eval_layer(s.value, frame, layer_name=s.name)
+        frame.env[s.name] = value
+        if isinstance(value, (Tensor, _Poison)):
+            frame.current = value
+
+    def exec_let(self, s: ast.Let, frame: Frame) -> None:
+        value = self.eval(s.value, frame)
+        if isinstance(value, Tensor):
+            raise DlcError(
+                f"`let` binds a compile-time constant; for a layer write `{s.name} = ...`", s.span
+            )
+        frame.env[s.name] = value
+
+    def exec_output(self, s: ast.Output, frame: Frame) -> None:
+        frame.outputs.extend((self.eval_layer(e, frame), e.span) for e in s.values)
+
+    def exec_if(self, s: ast.If, frame: Frame) -> None:
+        self.exec_body(s.then if self.truth(s.cond, frame) else s.orelse, frame)
+
+    def exec_repeat(self, s: ast.Repeat, frame: Frame) -> None:
+        count = self.eval(s.count, frame)
+        if isinstance(count, int) and count > MAX_UNROLL:
+            raise DlcError(
+                f"repeat {count:,} exceeds the unrolling limit of {MAX_UNROLL:,}", s.count.span
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise DlcError(
+                f"repeat needs a non-negative integer count, got {describe(count)}", s.count.span
+            )
+        for _ in range(count):
+            self.exec_body(s.body, frame)
 
     def set_current(self, value: Any, frame: Frame, span: Span) -> None:
         if isinstance(value, (Tensor, _Poison)):
@@ -512,38 +508,21 @@ class Elaborator:
         raise DlcError(f"unknown {kind} '{n}'" + suggest(n, pool) + hint, name.span)
 
     def eval(self, e, frame: Frame) -> Any:
-        if isinstance(e, ast.Lit):
-            return e.value
-        if isinstance(e, ast.Name):
-            return self.lookup(e, frame)
-        if isinstance(e, ast.InputRef):
-            if frame.input is None:
-                raise DlcError("`input` is used before any input is declared", e.span)
-            return frame.input
-        if isinstance(e, ast.TupleExpr):
-            return tuple(self.eval(x, frame) for x in e.items)
-        if isinstance(e, ast.ListExpr):
-            return [self.eval(x, frame) for x in e.items]
-        if isinstance(e, ast.BinOp):
-            return self.eval_binop(e, frame)
-        if isinstance(e, ast.Unary):
-            v = self.eval(e.operand, frame)
-            if e.op == "not":
-                return not self._as_bool(v, e.operand.span)
-            if not isinstance(v, (int, float, Sym)) or isinstance(v, bool):
-                raise DlcError(f"cannot negate {describe(v)}", e.operand.span)
-            return -v
-        if isinstance(e, ast.Compare):
-            return self.eval_compare(e, frame)
-        if isinstance(e, ast.IfExp):
-            return self.eval(e.then if self.truth(e.cond, frame) else e.orelse, frame)
-        if isinstance(e, (ast.Call, ast.Pipe)):
-            return self.eval_layer(e, frame)
-        if isinstance(e, ast.Index):
-            return self.eval_index(e, frame)
-        if isinstance(e, ast.Attr):
-            return self.eval_attr(e, frame)
-        raise AssertionError(e)  # pragma: no cover
+        """The value of an expression (dispatch on its node type: this is the hot path)."""
+        return _EVAL[type(e)](self, e, frame)
+
+    def eval_input(self, e: ast.InputRef, frame: Frame) -> Any:
+        if frame.input is None:
+            raise DlcError("`input` is used before any input is declared", e.span)
+        return frame.input
+
+    def eval_unary(self, e: ast.Unary, frame: Frame) -> Any:
+        v = self.eval(e.operand, frame)
+        if e.op == "not":
+            return not self._as_bool(v, e.operand.span)
+        if not isinstance(v, (int, float, Sym)) or isinstance(v, bool):
+            raise DlcError(f"cannot negate {describe(v)}", e.operand.span)
+        return -v
 
     def _as_bool(self, v: Any, span: Span) -> bool:
         if isinstance(v, (Tensor, _Poison, Callee, Sym)):
@@ -652,59 +631,48 @@ class Elaborator:
         return attrs[e.name]
 
     # -- calls -------------------------------------------------------------------------
-    def bind_args(self, what: str, signature, span: Span, args, kwargs) -> dict[str, Any]:
-        """Match positional and keyword arguments to a signature; values keep their spans."""
-        bound: dict[str, tuple[Any, Span]] = {}
-        params = list(signature)
-        variadic = next((p for p in params if p.variadic), None)
-        positional = [p for p in params if not p.variadic]
-        if variadic is not None:
-            bound[variadic.name] = (tuple(v for v, _ in args), args[0][1] if args else span)
+    def bind_args(self, what: str, sig: Signature, span: Span, args, kwargs) -> dict[str, Any]:
+        """Match positional and keyword arguments to a signature: {name: (value, span)}, where
+        arguments left out are absent (their defaults are ``sig.defaults``)."""
+        positional = sig.positional
+        if sig.variadic is not None:
+            bound = {sig.variadic.name: (tuple(v for v, _ in args), args[0][1] if args else span)}
         else:
-            if len(args) > len(positional) and not positional:
-                raise DlcError(f"{what} takes no arguments", args[0][1])
             if len(args) > len(positional):
+                if not positional:
+                    raise DlcError(f"{what} takes no arguments", args[0][1])
                 raise DlcError(
                     f"{what} takes at most {len(positional)} positional argument"
                     f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
                     args[len(positional)][1],
                 )
-            for p, a in zip(positional, args):
-                bound[p.name] = a
-        names = [p.name for p in params]
+            bound = {p.name: a for p, a in zip(positional, args)}
         for k, (v, s) in kwargs.items():
-            if k not in names:
+            if k not in sig.names:
                 raise DlcError(
                     f"{what} has no argument '{k}'"
-                    + suggest(k, names)
-                    + (f" (arguments: {', '.join(names)})" if names else ""),
+                    + suggest(k, sig.names)
+                    + (f" (arguments: {', '.join(sig.names)})" if sig.names else ""),
                     s,
                 )
             if k in bound:
                 raise DlcError(f"{what}: argument '{k}' given both by position and by name", s)
             bound[k] = (v, s)
-        out: dict[str, tuple[Any, Span | None]] = {}
-        for p in params:
-            if p.name in bound:
-                out[p.name] = bound[p.name]
-            elif p.default is REQUIRED and not p.variadic:
-                raise DlcError(f"{what} is missing its argument '{p.name}'", span)
-            elif not p.variadic:
-                out[p.name] = (p.default, None)
-        return out
+        for name in sig.required:
+            if name not in bound:
+                raise DlcError(f"{what} is missing its argument '{name}'", span)
+        return bound
 
-    def check_args(
-        self, what: str, signature: tuple[Arg, ...], bound, span: Span, defaults: Mapping[str, Any]
-    ) -> dict:
-        """Validate and normalise bound arguments; ``defaults`` are already normalised."""
+    def check_args(self, what: str, sig: Signature, bound) -> dict:
+        """The call's attributes: the given arguments validated and normalised, over the
+        signature's defaults."""
         attrs = {}
-        for p in signature:
+        for p in sig.args:  # in signature order, so the IR prints attributes consistently
             if p.name not in bound:
+                if p.name in sig.defaults:
+                    attrs[p.name] = sig.defaults[p.name]
                 continue
             value, vspan = bound[p.name]
-            if vspan is None:  # a default: normalised once (stride=1 -> (1, 1))
-                attrs[p.name] = defaults[p.name]
-                continue
             if isinstance(value, _Poison) or (isinstance(value, tuple) and POISON in value):
                 raise _Poisoned
             if isinstance(value, list):
@@ -715,8 +683,7 @@ class Elaborator:
                 attrs[p.name] = p.kind(value)
             except ArgError as exc:
                 raise DlcError(
-                    f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}",
-                    vspan or span,
+                    f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}", vspan
                 ) from None
         return attrs
 
@@ -737,9 +704,9 @@ class Elaborator:
         for x in inputs:
             if x is None:
                 raise DlcError(f"{op.name} has no input: declare an `input` first", span)
-        bound = self.bind_args(op.name, op.signature, span, args, kwargs)
+        bound = self.bind_args(op.name, op.sig, span, args, kwargs)
         try:
-            attrs = self.check_args(op.name, op.signature, bound, span, op.defaults)
+            attrs = self.check_args(op.name, op.sig, bound)
             try:
                 attrs = op.normalize(attrs)
             except ArgError as exc:
@@ -760,7 +727,7 @@ class Elaborator:
         layer_name: str | None = None,
     ) -> Tensor:
         if not attrs and op.signature:
-            attrs = op.normalize(dict(op.defaults))
+            attrs = op.normalize(dict(op.sig.defaults))
         types = [x.type for x in inputs]
         ctx = InferCtx()
         try:
@@ -825,9 +792,12 @@ class Elaborator:
         x = piped if piped is not None else frame.current
         if x is None:
             raise DlcError(f"block {block.name} has no input: declare an `input` first", span)
-        sig = tuple(
-            Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
-            for p in block.params
+        sig = Signature(
+            tuple(
+                Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
+                for p in block.params
+            ),
+            normalise=False,
         )
         bound = self.bind_args(f"block {block.name}", sig, span, args, kwargs)
         name = self.layer_name(frame, layer_name or block.name, numbered=layer_name is None)
@@ -841,8 +811,7 @@ class Elaborator:
             False,
         )
         for p in block.params:  # defaults may use earlier parameters: block b(c, d = 2 * c)
-            value, vspan = bound[p.name]
-            inner.env[p.name] = self.eval(p.default, inner) if vspan is None else value
+            inner.env[p.name] = bound[p.name][0] if p.name in bound else self.eval(p.default, inner)
         shown = ", ".join(
             f"{p.name}={describe(inner.env[p.name])}"
             for p in block.params
@@ -863,14 +832,13 @@ class Elaborator:
         return inner.current
 
     def make_init(self, name: str, span: Span, args, kwargs) -> Init:
-        sig = INITIALIZERS[name]
+        sig = _INIT_SIGNATURES[name]
         bound = self.bind_args(name, sig, span, args, kwargs)
         try:
-            attrs = self.check_args(name, sig, bound, span, defaults(sig))
+            attrs = self.check_args(name, sig, bound)
         except _Poisoned:
             raise DlcError(f"{name}: argument depends on an earlier error", span) from None
-        given = tuple((k, attrs[k]) for k in (p.name for p in sig) if bound[k][1] is not None)
-        return Init(name, given)
+        return Init(name, tuple((k, attrs[k]) for k in sig.names if k in bound))
 
     def eval_init(self, expr, frame: Frame) -> Init:
         v = self.eval(expr, frame)
@@ -887,6 +855,37 @@ class Elaborator:
             if v is None:
                 raise DlcError(f"{what} has no input: declare an `input` first", span)
             raise DlcError(f"{what} needs a tensor, got {describe(v)}", span)
+
+
+_EVAL = {
+    ast.Lit: lambda self, e, frame: e.value,
+    ast.Name: Elaborator.lookup,
+    ast.InputRef: Elaborator.eval_input,
+    ast.TupleExpr: lambda self, e, frame: tuple(self.eval(x, frame) for x in e.items),
+    ast.ListExpr: lambda self, e, frame: [self.eval(x, frame) for x in e.items],
+    ast.BinOp: Elaborator.eval_binop,
+    ast.Unary: Elaborator.eval_unary,
+    ast.Compare: Elaborator.eval_compare,
+    ast.IfExp: lambda self, e, frame: self.eval(
+        e.then if self.truth(e.cond, frame) else e.orelse, frame
+    ),
+    ast.Call: Elaborator.eval_layer,
+    ast.Pipe: Elaborator.eval_layer,
+    ast.Index: Elaborator.eval_index,
+    ast.Attr: Elaborator.eval_attr,
+}
+_EXEC = {
+    ast.ExprStmt: Elaborator.exec_expr,
+    ast.Assign: Elaborator.exec_assign,
+    ast.Let: Elaborator.exec_let,
+    ast.InputDecl: Elaborator.declare_input,
+    ast.Output: Elaborator.exec_output,
+    ast.Init: Elaborator.exec_init,
+    ast.Residual: Elaborator.exec_residual,
+    ast.If: Elaborator.exec_if,
+    ast.Repeat: Elaborator.exec_repeat,
+    ast.For: Elaborator.exec_for,
+}
 
 
 class _Poisoned(Exception):

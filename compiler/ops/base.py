@@ -10,6 +10,7 @@ behind them; the elaborator adds the source span and block call chain.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -189,7 +190,8 @@ class Op:
     signature: ClassVar[tuple[Arg, ...]] = ()
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min and max tensor inputs
     layout: ClassVar[str] = ""  # the input layout in words, for rank errors
-    defaults: dict[str, Any]  # normalised argument defaults, set by ``register``
+    sig: Signature  # the signature prepared for binding, set by ``register``
+    defaults: dict[str, Any]  # its normalised defaults
 
     def normalize(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Cross-argument checks and normal forms (raise ArgError naming the argument)."""
@@ -246,6 +248,11 @@ class Op:
         rank-``rank`` output, or None where they cannot absorb it."""
         return None
 
+    def __reduce__(self):
+        # An op is a stateless singleton of OPS: copies and pickles (of a built torch
+        # module, which holds ops) refer to it by name.
+        return registered, (self.name,)
+
     # -- PyTorch lowering (backends/torch.py builds, backends/torch_source.py emits) ------
     # Torch is imported inside the methods: the front end never imports it.
     # ``torch_helpers``: module-level functions (name -> source) that ``torch_source`` calls.
@@ -273,6 +280,14 @@ class Op:
         """The op on torch tensors; ``module`` is ``torch_module``'s (None for none). By
         default the layer is the whole op."""
         return module(*xs)
+
+    def torch_bind(self, a: Mapping[str, Any], module: Any, *xs: TensorType) -> Callable:
+        """What ``build`` calls for a node, made once: ``torch_forward`` with the node's
+        attributes and module bound, or the module itself where it is the whole op. An op
+        may return a faster callable that computes the same."""
+        if type(self).torch_forward is Op.torch_forward:
+            return module
+        return functools.partial(self.torch_forward, dict(a), module)
 
     def torch_source(self, a: Mapping[str, Any], m: str | None, *xs: str, lit=literal) -> str:
         """``torch_forward`` as a Python expression over the variables ``xs`` and the module
@@ -309,16 +324,32 @@ class Op:
         return d
 
 
-def defaults(signature: tuple[Arg, ...]) -> dict[str, Any]:
-    """Each argument's default, normalised as a given value would be (1 -> (1, 1))."""
-    return {
-        p.name: p.default if p.default is None or p.default is REQUIRED else p.kind(p.default)
-        for p in signature
-        if not p.variadic
-    }
+class Signature:
+    """A signature prepared for binding calls: positional order, names, normalised defaults
+    (``stride=1`` becomes ``(1, 1)`` once, not on every call)."""
+
+    __slots__ = ("args", "positional", "variadic", "names", "defaults", "required")
+
+    def __init__(self, args: tuple[Arg, ...], normalise: bool = True):
+        self.args = args
+        self.positional = tuple(p for p in args if not p.variadic)
+        self.variadic = next((p for p in args if p.variadic), None)
+        self.names = tuple(p.name for p in args)
+        self.required = tuple(p.name for p in self.positional if p.default is REQUIRED)
+        self.defaults = {
+            p.name: p.kind(p.default) if normalise and p.default not in (None, REQUIRED)
+            else p.default
+            for p in self.positional
+            if p.default is not REQUIRED
+        }
 
 
 OPS: dict[str, Op] = {}
+
+
+def registered(name: str) -> Op:
+    """The op of the registry named ``name`` (how an op pickles: by name)."""
+    return OPS[name]
 
 
 def register(op: Op | type[Op]) -> Any:
@@ -326,7 +357,8 @@ def register(op: Op | type[Op]) -> Any:
     instance = op() if isinstance(op, type) else op
     if instance.name in OPS:
         raise ValueError(f"op {instance.name!r} registered twice")
-    instance.defaults = defaults(instance.signature)
+    instance.sig = Signature(instance.signature)
+    instance.defaults = instance.sig.defaults
     OPS[instance.name] = instance
     return op
 
