@@ -6,13 +6,13 @@ Exit codes: 0 success, 1 errors in a spec, 2 usage errors (bad flags, unreadable
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .elaborate import constant
 from .errors import DlcError
+from .files import write_text
 from .network import Network, _compile
 from .parser import parse_expr
 from .program import Program, load_program
@@ -179,7 +179,9 @@ def cmd_compile(args) -> int:
     from .weights import check_weights, init_weights
 
     net = _one(args)
-    weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
+    weights = None
+    if args.target in WEIGHTED_TARGETS:
+        weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
     print(TARGETS[args.target](net, weights, args))
     return EXIT_OK
 
@@ -195,25 +197,12 @@ def _compile_onnx(net, weights, args) -> str:
 def _compile_torch(net, weights, args) -> str:
     from dlc.backends.torch_source import emit
 
-    path = _write_text(args.output, emit(net))  # the source holds no weights
+    path = write_text(args.output, emit(net))
     return f"{path}: {net.name} as PyTorch source ({net.params:,} parameters)"
 
 
-def _write_text(path: str, text: str) -> Path:
-    """Write ``text`` atomically: a temporary file beside ``path``, then a rename."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # open() keeps the umask
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
 TARGETS = {"onnx": _compile_onnx, "torch": _compile_torch}
+WEIGHTED_TARGETS = {"onnx"}  # the torch source holds no weights
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -10,8 +10,6 @@ machine, and adding a layer does not change the others' values.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DlcError
+from .files import atomic_write
 from .ir import Graph, Init, Param
 
 if TYPE_CHECKING:
@@ -142,29 +141,6 @@ def _safetensors():
             "weights files need the safetensors package: pip install 'dlc[weights]'"
         ) from None
     return st
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(temporary path)``, then rename onto ``path``: a reader never sees a
-    half-written file, and a failure leaves the old file in place."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DlcError(f"cannot write {path}: no such directory {folder}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise DlcError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise DlcError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -34,14 +35,19 @@ class Elementwise(Op):
         return NUMPY_ELEMENTWISE[self.name](a, x, out)
 
     def torch_forward(self, a, module, x):
-        fn, keywords = TORCH_ELEMENTWISE[self.name]
-        if fn is None:
-            return x
+        return self.torch_bind(a, module)(x)
+
+    def torch_bind(self, a, module, *xs):
+        # The torch function is looked up once per node: activations are many and cheap.
         import torch
         from torch.nn import functional as F
 
+        fn, keywords = TORCH_ELEMENTWISE[self.name]
+        if fn is None:
+            return _identity
         space, name = fn.split(".")
-        return getattr(F if space == "F" else torch, name)(x, **{keywords[k]: a[k] for k in a})
+        f = getattr(F if space == "F" else torch, name)
+        return functools.partial(f, **{keywords[k]: v for k, v in a.items()}) if a else f
 
     def torch_source(self, a, m, x, lit=literal):
         fn, keywords = TORCH_ELEMENTWISE[self.name]
@@ -94,6 +100,10 @@ def _gelu_onnx(g, a, x):
     else:  # erf(x / sqrt(2))
         phi = g.op("Erf", [g.op("Mul", [x, g.const(math.sqrt(0.5))])])
     return g.op("Mul", [g.op("Mul", [x, g.const(0.5)]), g.op("Add", [phi, g.const(1.0)])])
+
+
+def _identity(x):
+    return x
 
 
 # The torch function of each elementwise op (as emitted source names it; None: the input

@@ -74,15 +74,14 @@ def torch_conv(cls: str, a, x: TensorType, **kwargs) -> tuple[str, dict, dict]:
 # -- NumPy: images are computed channels-last -----------------------------------------------
 # A kernel returns its channels-last result as a [N, C, *S] view, so the next convolution or
 # pooling gets its channels-last operand back without a copy.
-def channels_last(x: np.ndarray, pads=(), value: float = 0.0) -> np.ndarray:
+def channels_last(x: np.ndarray, pads=()) -> np.ndarray:
     """``[N, C, *S] -> [N, *S, C]``: a view, or a new array when ``pads`` (a (lo, hi) per
-    spatial axis) pads it with ``value``."""
+    spatial axis) pads it with zeros."""
     x = np.moveaxis(x, 1, -1)
     if not any(lo or hi for lo, hi in pads):
         return x
     size = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads))
-    shape = (x.shape[0], *size, x.shape[-1])
-    out = np.zeros(shape, x.dtype) if value == 0 else np.full(shape, value, x.dtype)
+    out = np.zeros((x.shape[0], *size, x.shape[-1]), x.dtype)
     out[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[1:-1], pads)))] = x
     return out
 
@@ -104,6 +103,37 @@ def windows(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
         ),
         writeable=False,
     )
+
+
+# im2col copies the windows this many elements at a time, each block multiplied while it is
+# still in cache: one copy of every window (9x a 3x3 conv's input) would not fit.
+IM2COL_BLOCK = 1 << 20
+
+
+def im2col_gemm(win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """``win`` [N, *S', *k, C] (``windows``) times ``weight`` [k*C, Cout], plus ``bias``: the
+    channels-last output [N, *S', Cout], a block of whole images or output rows at a time."""
+    n, rows = win.shape[:2]
+    per_row = math.prod(win.shape[2:])  # elements of one output row's windows
+    y = np.empty((*win.shape[: win.ndim // 2], weight.shape[1]), weight.dtype)
+    if rows * per_row <= IM2COL_BLOCK:
+        step = IM2COL_BLOCK // (rows * per_row)
+        blocks = [(slice(i, i + step),) for i in range(0, n, step)]
+        size = min(n, step) * rows * per_row
+    else:
+        step = max(1, IM2COL_BLOCK // per_row)
+        blocks = [(i, slice(r, r + step)) for i in range(n) for r in range(0, rows, step)]
+        size = min(rows, step) * per_row
+    scratch = np.empty(size, win.dtype)
+    for block in blocks:
+        src = win[block]
+        cols = scratch[: src.size].reshape(src.shape)
+        np.copyto(cols, src)
+        out = y[block].reshape(-1, weight.shape[1])  # contiguous: a view
+        np.matmul(cols.reshape(len(out), -1), weight, out=out)
+        if bias is not None:
+            out += bias
+    return y
 
 
 def fold_affine(w, scale: np.ndarray, shift: np.ndarray) -> dict[str, np.ndarray]:
@@ -238,17 +268,24 @@ class ConvNd(Op):
         return {"weight": np.ascontiguousarray(m[0] if g == 1 else m), "bias": w.get("bias")}
 
     def numpy(self, a, w, x):
-        win = windows(channels_last(x, a["padding"]), a["kernel"], a["stride"], a["dilation"])
-        lead = win.shape[: self.rank + 1]
-        rows, g = math.prod(lead), a["groups"]
-        if g == 1:  # im2col: one GEMM over every window (a view, free for 1x1 stride 1)
-            y = win.reshape(rows, -1) @ w["weight"]
-        else:
-            cols = np.moveaxis(win.reshape(*win.shape[:-1], g, -1), -2, 0).reshape(g, rows, -1)
-            y = np.matmul(cols, w["weight"]).transpose(1, 0, 2).reshape(rows, -1)
-        if w["bias"] is not None:
-            y += w["bias"]
-        return np.moveaxis(y.reshape(*lead, -1), -1, 1)
+        k, s, g, bias = a["kernel"], a["stride"], a["groups"], w["bias"]
+        x = channels_last(x, a["padding"])
+        if g == 1 and all(ki == 1 for ki in k) and all(si == 1 for si in s):
+            y = x.reshape(-1, x.shape[-1]) @ w["weight"]  # a plain GEMM, no copy of x
+            if bias is not None:
+                y += bias
+            y = y.reshape(*x.shape[:-1], -1)
+        elif g == 1:
+            y = im2col_gemm(windows(x, k, s, a["dilation"]), w["weight"], bias)
+        else:  # per group: the windows' channels split in g, one batched GEMM
+            win = windows(x, k, s, a["dilation"])
+            lead = win.shape[: self.rank + 1]
+            cols = np.moveaxis(win.reshape(*win.shape[:-1], g, -1), -2, 0)
+            y = np.matmul(cols.reshape(g, math.prod(lead), -1), w["weight"])
+            y = y.transpose(1, 0, 2).reshape(*lead, -1)
+            if bias is not None:
+                y += bias
+        return np.moveaxis(y, -1, 1)
 
     def numpy_fold(self, a, w, scale, shift, rank):
         return fold_affine(w, scale, shift)

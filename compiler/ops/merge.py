@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -61,6 +63,11 @@ class Arith(Op):
         for x in xs[1:]:
             out = out + x if self.name == "add" else out * x
         return out
+
+    def torch_bind(self, a, module, *xs):
+        if len(xs) == 2:  # the common case (residuals) without a loop
+            return operator.add if self.name == "add" else operator.mul
+        return super().torch_bind(a, module, *xs)
 
     def torch_source(self, a, m, *xs, lit=literal):
         return (" + " if self.name == "add" else " * ").join(xs)

@@ -11,7 +11,7 @@ from ..errors import ShapeError
 from ..ir import TensorType
 from ..symbolic import Sym, ceildiv
 from .base import BOOL, Arg, ArgError, Op, choice, given, integer, ints, literal, register, short
-from .conv import LAYOUT, SPATIAL, channels_last, out_size, windows
+from .conv import LAYOUT, SPATIAL, channels_last, out_size
 
 
 class PoolNd(Op):
@@ -120,19 +120,20 @@ class PoolNd(Op):
             if a["ceil_mode"] and (o - 1) * si >= n + pi:
                 o -= 1  # the last window would start in the right padding
             out.append(o)
-        # The windows span (o - 1)*s + k of the padded axis: pad to that, or crop the input
-        # where the last windows end before it does.
-        ends = [(o - 1) * si + ki - pi for o, si, ki, pi in zip(out, s, k, a["padding"])]
-        x = x[(slice(None), slice(None), *(slice(0, e) for e in ends))]
-        pads = [(pi, max(e - n, 0)) for pi, e, n in zip(a["padding"], ends, size)]
-        fill = -np.inf if self.kind == "max" else 0.0  # avg counts the padding zeros
-        win = windows(channels_last(x, pads, fill), k, s, (1,) * self.rank)
-        every = (slice(None),) * (self.rank + 1)
-        taps = itertools.product(*map(range, k))
-        y = win[(*every, *next(taps))].copy()
+        x = channels_last(x)
+        fill = -np.inf if self.kind == "max" else 0  # padding: never the max, adds 0 to a sum
+        y = np.full((x.shape[0], *out, x.shape[-1]), fill, x.dtype)
         reduce = np.maximum if self.kind == "max" else np.add
-        for tap in taps:  # one pass per kernel tap, over all the windows at once
-            reduce(y, win[(*every, *tap)], out=y)
+        for tap in itertools.product(*map(range, k)):  # one strided pass per kernel tap
+            dst, src = [slice(None)], [slice(None)]
+            for t, n, o, si, pi in zip(tap, size, out, s, a["padding"]):
+                lo = max(0, -((t - pi) // si))  # the outputs whose tap t falls in the input
+                hi = min(o, (n - 1 + pi - t) // si + 1)
+                dst.append(slice(lo, hi))
+                src.append(slice(lo * si - pi + t, max(hi * si - pi + t, 0), si))
+            if all(d.start < d.stop for d in dst[1:]):
+                part = y[tuple(dst)]
+                reduce(part, x[tuple(src)], out=part)
         if self.kind == "avg":
             # PyTorch divides by the window clipped to the padded input (ceil_mode windows
             # may reach past it).

@@ -154,8 +154,8 @@ class Recurrent(Op):
         return seq
 
     def numpy_prepare(self, a, w):
-        """Per layer: every direction's input weights as one GEMM operand [in, dirs*G] with
-        the biases that do not depend on h; the hidden weights as [dirs, H, G]. Gate blocks
+        """Per layer: every direction's input weights as one GEMM operand [dirs*G, in], the
+        biases that do not depend on h, and the hidden weights as [dirs, G, H]. Gate blocks
         are reordered (``NUMPY_GATES``) and the sigmoid gates' rows halved, so that one tanh
         serves every gate: sigmoid(x) = (1 + tanh(x/2)) / 2, and halving is exact."""
         h, dirs = a["hidden"], self.directions(a)
@@ -165,7 +165,7 @@ class Recurrent(Op):
 
         def gates(m):
             m = m.reshape(self.gates, h, *m.shape[1:])[list(order)].reshape(m.shape)
-            return m * scale.reshape(-1, *(1,) * (m.ndim - 1))
+            return (m * scale.reshape(-1, *(1,) * (m.ndim - 1))).astype(np.float32)
 
         zeros = np.zeros(self.gates * h, np.float32)
         layers = []
@@ -175,86 +175,92 @@ class Recurrent(Op):
             b_hh = [gates(w.get(f"bias_hh_{t}", zeros)) for t in tags]
             b_hn = None
             if self.name == "gru":  # b_hn stays inside r * (W_hn h + b_hn)
-                b_hn = np.stack([b[2 * h :] for b in b_hh])[:, None].astype(np.float32)
+                b_hn = np.stack([b[2 * h :] for b in b_hh])[:, :, None]
                 b_hh = [np.concatenate([b[: 2 * h], zeros[:h]]) for b in b_hh]
-            w_ih = np.concatenate([gates(w[f"weight_ih_{t}"]) for t in tags])
-            w_hh = np.stack([gates(w[f"weight_hh_{t}"]).T for t in tags])
+            b = np.stack(b_ih) + np.stack(b_hh)
             layers.append(
                 {
-                    "w_ih": np.ascontiguousarray(w_ih.T, np.float32),
-                    "b": (np.concatenate(b_ih) + np.concatenate(b_hh)).astype(np.float32),
-                    "w_hh": np.ascontiguousarray(w_hh, np.float32),
+                    "w_ih": np.concatenate([gates(w[f"weight_ih_{t}"]) for t in tags]),
+                    "b": b[:, :, None, None],
+                    "w_hh": np.stack([gates(w[f"weight_hh_{t}"]) for t in tags]),
                     "b_hn": b_hn,
                 }
             )
         return {"layers": layers}
 
     def numpy(self, a, w, x):
+        # The recurrence runs transposed, h^T [H, N] = W_hh @ h^T: a GEMM with the long side
+        # first, which BLAS does faster for a small batch, and each gate is contiguous rows.
         n, t, _ = x.shape
         dirs = self.directions(a)
-        seq = x.transpose(1, 0, 2)  # time-major: each step's rows are contiguous
+        seq = x.transpose(2, 1, 0).reshape(-1, t * n)  # x^T [D, T*N], time-major columns
         for layer in w["layers"]:
             # Every step's input projection, for every direction, in one GEMM.
-            p = seq.reshape(t * n, -1) @ layer["w_ih"]
+            p = (layer["w_ih"] @ seq).reshape(dirs, -1, t, n)
             p += layer["b"]
-            p = p.reshape(t, n, dirs, -1).transpose(0, 2, 1, 3)  # [T, dirs, N, G]
+            p = p.transpose(2, 0, 1, 3)  # [T, dirs, G, N]
             if dirs == 2:  # the reverse direction reads its steps backwards
                 p = np.stack((p[:, 0], p[::-1, 1]), axis=1)
-            hs = SCANS[self.name](a, layer, p)  # [T, dirs, N, H]
-            seq = np.concatenate((hs[:, 0], hs[::-1, 1]), axis=-1) if dirs == 2 else hs[:, 0]
-        return seq.transpose(1, 0, 2)
+            hs = SCANS[self.name](a, layer, p)  # [T, dirs, H, N]
+            seq = np.empty((dirs, hs.shape[2], t, n), hs.dtype)
+            seq[0] = hs[:, 0].transpose(1, 0, 2)
+            if dirs == 2:
+                seq[1] = hs[::-1, 1].transpose(1, 0, 2)
+            seq = seq.reshape(-1, t * n)
+        return seq.reshape(-1, t, n).transpose(2, 1, 0)
 
 
 # -- NumPy scans: the recurrence of every direction at once, one step at a time ----------------
-# ``p`` [T, dirs, N, G] holds each step's input projection; the result is h [T, dirs, N, H].
+# ``p`` [T, dirs, G, N] holds each step's input projection; the result is h [T, dirs, H, N].
+def _scan_buffers(layer, p):
+    hidden = layer["w_hh"].shape[2]
+    hs = np.empty((len(p), p.shape[1], hidden, p.shape[3]), p.dtype)
+    return hs, hidden, np.zeros(hs.shape[1:], p.dtype)
+
+
 def _rnn_scan(a, layer, p):
-    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
+    hs, _, h = _scan_buffers(layer, p)
     act = NUMPY_ELEMENTWISE[a["nonlinearity"]]
-    h = np.zeros(hs.shape[1:], p.dtype)
     for i in range(len(p)):
-        z = np.matmul(h, layer["w_hh"], out=hs[i])
+        z = np.matmul(layer["w_hh"], h, out=hs[i])
         z += p[i]
         h = act(a, z, z)
     return hs
 
 
 def _lstm_scan(a, layer, p):
-    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
-    n = hs.shape[-1]
-    h, c = np.zeros(hs.shape[1:], p.dtype), np.zeros(hs.shape[1:], p.dtype)
-    z, tmp = np.empty(p.shape[1:], p.dtype), np.empty_like(c)
+    hs, n, h = _scan_buffers(layer, p)
+    c, tmp, z = np.zeros_like(h), np.empty_like(h), np.empty(p.shape[1:], p.dtype)
     for i in range(len(p)):
-        np.matmul(h, layer["w_hh"], out=z)
+        np.matmul(layer["w_hh"], h, out=z)
         z += p[i]
         np.tanh(z, out=z)
-        sig = z[..., : 3 * n]  # i, f, o from their halved rows
+        sig = z[:, : 3 * n]  # i, f, o from their halved rows
         sig += 1
         sig *= 0.5
-        c *= z[..., n : 2 * n]
-        c += np.multiply(z[..., :n], z[..., 3 * n :], out=tmp)
+        c *= z[:, n : 2 * n]
+        c += np.multiply(z[:, :n], z[:, 3 * n :], out=tmp)
         np.tanh(c, out=tmp)
-        h = np.multiply(z[..., 2 * n : 3 * n], tmp, out=hs[i])
+        h = np.multiply(z[:, 2 * n : 3 * n], tmp, out=hs[i])
     return hs
 
 
 def _gru_scan(a, layer, p):
-    hs = np.empty((*p.shape[:3], layer["w_hh"].shape[1]), p.dtype)
-    n = hs.shape[-1]
-    h = np.zeros(hs.shape[1:], p.dtype)
-    z, tmp = np.empty(p.shape[1:], p.dtype), np.empty_like(h)
+    hs, n, h = _scan_buffers(layer, p)
+    tmp, z = np.empty_like(h), np.empty(p.shape[1:], p.dtype)
     for i in range(len(p)):
-        np.matmul(h, layer["w_hh"], out=z)
-        rz, hn = z[..., : 2 * n], z[..., 2 * n :]
-        rz += p[i][..., : 2 * n]
+        np.matmul(layer["w_hh"], h, out=z)
+        rz, hn = z[:, : 2 * n], z[:, 2 * n :]
+        rz += p[i][:, : 2 * n]
         np.tanh(rz, out=rz)  # r, z from their halved rows
         rz += 1
         rz *= 0.5
         hn += layer["b_hn"]
-        hn *= rz[..., :n]  # r * (W_hn h + b_hn), as nn.GRU
-        hn += p[i][..., 2 * n :]
+        hn *= rz[:, :n]  # r * (W_hn h + b_hn), as nn.GRU
+        hn += p[i][:, 2 * n :]
         np.tanh(hn, out=hn)
         np.subtract(h, hn, out=tmp)  # h' = (1 - z) n + z h = n + z (h - n)
-        tmp *= rz[..., n:]
+        tmp *= rz[:, n:]
         h = np.add(hn, tmp, out=hs[i])
     return hs
 
