@@ -172,7 +172,28 @@ def _run_numpy(net, weights, inputs):
     return out if isinstance(out, tuple) else (out,)
 
 
-BACKENDS = {"numpy": _run_numpy}
+def _run_torch(net, weights, inputs):
+    import torch
+
+    from dlc.backends.torch import build
+
+    module = build(net, weights).eval()
+    with torch.no_grad():
+        out = module(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    return tuple(t.numpy() for t in (out if isinstance(out, tuple) else (out,)))
+
+
+def _run_onnxruntime(net, weights, inputs):
+    import onnxruntime as ort
+
+    from dlc.backends.onnx import to_model
+
+    model = to_model(net, weights)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return tuple(session.run(list(net.outputs), inputs))
+
+
+BACKENDS = {"numpy": _run_numpy, "torch": _run_torch, "onnxruntime": _run_onnxruntime}
 
 
 def cmd_compile(args) -> int:

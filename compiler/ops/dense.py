@@ -99,8 +99,9 @@ class Embedding(Op):
         return g.op("Gather", [g.param("weight"), ids], axis=0)
 
     def numpy(self, a, w, ids):
-        if ids.size and (ids.min() < 0 or ids.max() >= a["vocab"]):
-            bad = ids.min() if ids.min() < 0 else ids.max()
+        lo, hi = (ids.min(), ids.max()) if ids.size else (0, 0)
+        if lo < 0 or hi >= a["vocab"]:  # NumPy would wrap a negative id around
+            bad = lo if lo < 0 else hi
             raise ValueError(f"token id {bad} is out of range for vocab={a['vocab']}")
         return np.take(w["weight"], ids, axis=0)
 

@@ -1,0 +1,287 @@
+"""NumPy backend: dlc's reference runtime, exact at float32 and fast on a CPU.
+
+``compile(net, weights)`` plans once: it checks the weights, folds each batchnorm into the
+conv or dense layer before it (when that layer feeds nothing else), lets each op lay out its
+weights (``Op.numpy_prepare``), drops nodes that no output needs, and works out where each
+value is read for the last time. The callable it returns then runs many times: it checks the
+inputs (names, rank, dtype, static dims, symbolic dims bound consistently, the graph's
+constraints), walks the steps calling each op's kernel (``Op.numpy``, next to its shape rule
+in compiler/ops), frees each value after its last use, and lets an elementwise kernel write
+into an input that dies there. ``run`` does both for one call.
+
+    from dlc.backends.numpy import compile
+    net = load("specs/resnet18.dl")
+    forward = compile(net, init_weights(net, seed=0))   # or a safetensors file
+    logits = forward(images)            # images: float32 [N, 3, 224, 224]
+
+Float16 values are computed in float32 and rounded to float16 after each op; NumPy has no
+bfloat16. Integer inputs accept int64 or int32 arrays (they are only ever indices).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.errors import DlcError
+from ..compiler.ir import INT_DTYPES, Graph, Node
+from ..compiler.ops import OPS
+from ..compiler.symbolic import Sym, evaluate, fmt_shape
+from ..compiler.weights import NP_DTYPES, check_weights
+
+if TYPE_CHECKING:
+    from ..compiler.network import Network
+
+__all__ = ["Compiled", "compile", "run"]
+
+_CHECKED_ENVS = 256  # symbolic-dim bindings whose derived checks are remembered
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    node: Node
+    kernel: Callable[..., np.ndarray]
+    inputs: tuple[int, ...]  # environment slots
+    out: int
+    inplace: int | None  # the position in ``inputs`` of the array the kernel may overwrite
+    free: tuple[int, ...]  # slots read for the last time here
+    cast: Any  # the dtype to round the result to, or None
+
+
+class Compiled:
+    """A network planned for NumPy: call it with the inputs, positionally or by name.
+    ``steps`` is the plan, one ``Step`` a node, for inspection."""
+
+    def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray]):
+        self.graph = graph
+        weights = check_weights(graph, weights)
+        for node in graph.nodes:
+            if node.type.dtype == "bfloat16":
+                raise DlcError(f"the NumPy backend has no bfloat16 ({node.name})", node.span)
+        local = {n.name: {k: weights[f"{n.name}.{k}"] for k in n.params} for n in graph.nodes}
+        alias = _fold_affine(graph, local)
+        nodes = _needed(graph, alias)
+        slots = {name: i for i, name in enumerate(graph.inputs)}
+        for n in nodes:
+            slots[n.name] = len(slots)
+        self._size = len(slots)
+        self._outputs = tuple(slots[alias.get(o, o)] for o in graph.outputs)
+
+        def ins(n: Node) -> list[str]:
+            return [alias.get(i, i) for i in n.inputs]
+
+        last, root, buffer_last = _lifetimes(graph, nodes, ins, alias)
+        kept = {slots[alias.get(o, o)] for o in graph.outputs}
+
+        steps = []
+        for i, n in enumerate(nodes):
+            op, names = OPS[n.op], ins(n)
+            inplace = None
+            if op.numpy_inplace:
+                for pos, name in enumerate(names):
+                    alone = [root[other] for other in names].count(root[name]) == 1
+                    if alone and buffer_last[root[name]] == i and graph.node(name).type == n.type:
+                        inplace = pos
+                        break
+            free = {slots[name] for name in names if last[name] == i} - kept
+            steps.append(
+                Step(
+                    node=n,
+                    kernel=partial(op.numpy, n.attrs, op.numpy_prepare(n.attrs, local[n.name])),
+                    inputs=tuple(slots[name] for name in names),
+                    out=slots[n.name],
+                    inplace=inplace,
+                    free=tuple(sorted(free)),
+                    cast=np.float16 if n.type.dtype == "float16" else None,
+                )
+            )
+        self.steps = tuple(steps)
+        self._checked: set[tuple] = set()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+        env: list[Any] = [None] * self._size
+        env[: len(self.graph.inputs)] = self._check(args, kwargs)
+        for step in self.steps:
+            xs = [env[i] for i in step.inputs]
+            try:
+                if step.inplace is None:
+                    y = step.kernel(*xs)
+                else:
+                    y = step.kernel(*xs, out=xs[step.inplace])
+            except Exception as exc:  # the node, as fx adds "While executing" in one place
+                n = step.node
+                raise DlcError(f"{n.op} {n.name}: {exc}", n.span, chain=n.chain) from exc
+            env[step.out] = y if step.cast is None else y.astype(step.cast, copy=False)
+            for i in step.free:
+                env[i] = None
+        outs = tuple(np.ascontiguousarray(env[i]) for i in self._outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    # -- inputs --------------------------------------------------------------------------
+    def _check(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        """The inputs in declaration order, or a DlcError naming the first one that does not
+        fit its declaration or the graph's constraints."""
+        graph, names = self.graph, self.graph.inputs
+        listing = f"{graph.name} takes {len(names)} input{'s' * (len(names) != 1)} " + (
+            f"({', '.join(names)})"
+        )
+        if len(args) > len(names):
+            raise DlcError(f"{listing}, got {len(args)} positional arguments")
+        given = dict(zip(names, args))
+        for name, x in kwargs.items():
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise DlcError(f"unknown input '{name}'{hint} ({listing})")
+            if name in given:
+                raise DlcError(f"input {name} is given twice, by position and by name")
+            given[name] = x
+        missing = [name for name in names if name not in given]
+        if missing:
+            raise DlcError(f"missing input{'s' * (len(missing) > 1)} {', '.join(missing)}")
+
+        env: dict[str, int] = {}
+        where: dict[str, str] = {}  # which input bound each symbolic dim, for messages
+        xs = []
+        for name in names:
+            x, t = np.asarray(given[name]), graph.node(name).type
+            if x.ndim != t.rank:
+                raise DlcError(
+                    f"input {name}: expected rank {t.rank} ({t}), got shape {list(x.shape)}"
+                )
+            want = NP_DTYPES[t.dtype]
+            ok = x.dtype in (np.int64, np.int32) if t.dtype in INT_DTYPES else x.dtype == want
+            if not ok:
+                raise DlcError(
+                    f"input {name}: expected {t.dtype} ({t}), got {x.dtype} (the NumPy backend "
+                    f"does not cast: pass {name}.astype(np.{np.dtype(want).name}))"
+                )
+            for axis, (d, got) in enumerate(zip(t.shape, x.shape)):
+                if isinstance(d, int):
+                    if got != d:
+                        raise DlcError(f"input {name}: axis {axis} must be {d} ({t}), got {got}")
+                elif _var(d) is not None:
+                    sym = _var(d)
+                    if got < 1:
+                        raise DlcError(f"input {name}: axis {axis} ({sym}) must be >= 1, got {got}")
+                    if env.setdefault(sym, got) != got:
+                        raise DlcError(
+                            f"input {name}: axis {axis} is {sym}, which input {where[sym]} "
+                            f"binds to {env[sym]}; got {got}"
+                        )
+                    where.setdefault(sym, f"{name} (axis {axis})")
+            xs.append(x)
+        for name, x in zip(names, xs):  # declared dims that are expressions of others
+            for axis, (d, got) in enumerate(zip(graph.node(name).type.shape, x.shape)):
+                if isinstance(d, Sym) and _var(d) is None and evaluate(d, env) != got:
+                    raise DlcError(
+                        f"input {name}: axis {axis} must be {d} = {evaluate(d, env)}, got {got}"
+                    )
+        key = tuple(sorted(env.items()))
+        if key not in self._checked:
+            self._check_dims(env)
+            if len(self._checked) >= _CHECKED_ENVS:
+                self._checked.clear()
+            self._checked.add(key)
+        return xs
+
+    def _check_dims(self, env: dict[str, int]) -> None:
+        """Every value's size, then the graph's recorded constraints, for these bindings
+        (a size that reaches 0 breaks constraints too; it is the better message)."""
+        bound = ", ".join(f"{k}={v}" for k, v in env.items())
+        for n in self.graph.nodes:
+            shape = [evaluate(d, env) for d in n.type.shape]
+            if any(d < 1 for d in shape):
+                raise DlcError(
+                    f"inputs with {bound} are too small: {n.op} {n.name} would output "
+                    f"{fmt_shape(n.type.shape)} = {shape}",
+                    n.span,
+                    chain=n.chain,
+                )
+        for c in self.graph.constraints:
+            a, b = evaluate(c.a, env), evaluate(c.b, env)
+            if a != b:
+                raise DlcError(
+                    f"inputs with {bound} break a constraint of {self.graph.name}: {c.what}: "
+                    f"{c.a} == {c.b} does not hold ({a} != {b})",
+                    c.span,
+                )
+
+
+def compile(net: Network | Graph, weights: Mapping[str, Any] | str | Path) -> Compiled:
+    """Plan ``net`` with ``weights`` (arrays by IR name, or a safetensors file) for NumPy."""
+    graph = net.graph if hasattr(net, "graph") else net
+    return Compiled(graph, weights)
+
+
+def run(
+    net: Network | Graph, weights: Mapping[str, Any] | str | Path, *inputs: Any, **named: Any
+) -> np.ndarray | tuple[np.ndarray, ...]:
+    """``compile(net, weights)(*inputs, **named)``: one array, or a tuple in output order."""
+    return compile(net, weights)(*inputs, **named)
+
+
+# -- planning ------------------------------------------------------------------------------
+def _fold_affine(graph: Graph, local: dict[str, dict]) -> dict[str, str]:
+    """Fold each per-channel affine op (inference batchnorm) into the layer before it when
+    that layer feeds nothing else; rewrites ``local`` and returns folded name -> layer."""
+    uses: dict[str, int] = {}
+    for n in graph.nodes:
+        for name in n.inputs:
+            uses[name] = uses.get(name, 0) + 1
+    for name in graph.outputs:
+        uses[name] = uses.get(name, 0) + 1
+    alias = {}
+    for n in graph.nodes:
+        affine = None if n.op == "input" else OPS[n.op].numpy_affine(n.attrs, local[n.name])
+        if affine is None or uses[n.inputs[0]] != 1 or n.inputs[0] in graph.inputs:
+            continue
+        prev = graph.node(n.inputs[0])
+        folded = OPS[prev.op].numpy_fold(prev.attrs, local[prev.name], *affine, n.type.rank)
+        if folded is not None:
+            local[prev.name] = folded
+            alias[n.name] = prev.name
+    return alias
+
+
+def _lifetimes(graph: Graph, nodes: list[Node], ins, alias: dict[str, str]):
+    """The last step that reads each value; the memory each value lives in (a view op's
+    output shares its input's, named by the value that allocated it); and the last step
+    that reads any value in each memory, which decides whether a kernel may overwrite it.
+    Inputs and outputs live for ever: the caller's arrays are never written."""
+    last: dict[str, int] = {}
+    root = {name: name for name in graph.inputs}
+    for i, n in enumerate(nodes):
+        for name in ins(n):
+            last[name] = i
+        root[n.name] = root[ins(n)[0]] if OPS[n.op].numpy_view else n.name
+    forever = len(nodes)
+    buffer_last = dict.fromkeys(graph.inputs, forever)
+    for name, i in last.items():
+        buffer_last[root[name]] = max(buffer_last.get(root[name], -1), i)
+    for name in graph.outputs:
+        buffer_last[root[alias.get(name, name)]] = forever
+    return last, root, buffer_last
+
+
+def _needed(graph: Graph, alias: dict[str, str]) -> list[Node]:
+    """The nodes that some output depends on, folded ones excepted, in graph order."""
+    need = {alias.get(o, o) for o in graph.outputs}
+    out = []
+    for n in reversed(graph.nodes):
+        if n.name in need and n.op != "input":
+            out.append(n)
+            need.update(alias.get(i, i) for i in n.inputs)
+    return out[::-1]
+
+
+def _var(d: Sym) -> str | None:
+    """The symbol's name when ``d`` is a plain symbol (``N``), else None."""
+    (name,) = d.symbols if len(d.symbols) == 1 else (None,)
+    return name if name is not None and d == Sym.var(name) else None
