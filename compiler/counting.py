@@ -41,15 +41,22 @@ class Counts:
 
 def count(graph: Graph) -> Counts:
     layers = []
+    types = {}
+    weight_bytes = 0
     for node in graph.nodes:
-        params = sum(p.numel for p in node.params.values() if not p.buffer)
-        buffers = sum(p.numel for p in node.params.values() if p.buffer)
+        params = buffers = 0
+        for p in node.params.values():
+            n = p.numel
+            weight_bytes += n * DTYPE_BYTES[p.dtype]
+            if p.buffer:
+                buffers += n
+            else:
+                params += n
         macs: Dim = 0
         if node.op != "input":
-            inputs = [graph.node(i).type for i in node.inputs]
-            macs = OPS[node.op].macs(node.attrs, node.type, *inputs)
+            macs = OPS[node.op].macs(node.attrs, node.type, *(types[i] for i in node.inputs))
+        types[node.name] = node.type
         layers.append(LayerCount(node, params, buffers, macs, _bytes_per_example(node)))
-    weight_bytes = sum(p.numel * DTYPE_BYTES[p.dtype] for _, p in graph.params())
     return Counts(
         layers=tuple(layers),
         params=sum(lc.params for lc in layers),
@@ -72,21 +79,22 @@ def _probe(d: Dim) -> int:
 
 def _peak(graph: Graph, size: dict[str, Dim]) -> Dim:
     """Peak of live activations: a value lives from its layer until its last consumer."""
-    last_use = {}
-    for i, node in enumerate(graph.nodes):
-        for name in node.inputs:
-            last_use[name] = i
+    dies: dict[int, list[str]] = {}  # layer index -> values whose last consumer it is
+    last_use = {name: i for i, node in enumerate(graph.nodes) for name in node.inputs}
     for name in graph.outputs:
         last_use[name] = len(graph.nodes)
-    live: dict[str, Dim] = {}
+    for name, i in last_use.items():
+        dies.setdefault(i, []).append(name)
+    live: Dim = 0
     peak: Dim = 0
     for i, node in enumerate(graph.nodes):
-        live[node.name] = size[node.name]
-        total = sum(live.values(), 0)
-        if _probe(total) > _probe(peak):
-            peak = total
-        for name in [n for n in live if last_use.get(n, i) <= i]:
-            del live[name]
+        live = live + size[node.name]
+        if _probe(live) > _probe(peak):
+            peak = live
+        for name in dies.get(i, ()):
+            live = live - size[name]
+        if node.name not in last_use:  # never read: freed at once
+            live = live - size[node.name]
     return peak
 
 

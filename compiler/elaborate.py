@@ -154,6 +154,7 @@ class Elaborator:
         self.constraints: list[Constraint] = []
         self.scopes: list[Scope] = []
         self.inputs: list[str] = []
+        self.memo: dict[tuple, _Template] | None = {} if MEMOIZE_BLOCKS else None
 
     # -- entry point -------------------------------------------------------------------
     def network(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> Graph:
@@ -817,10 +818,15 @@ class Elaborator:
             for p in block.params
             if not isinstance(inner.env[p.name], Tensor)
         )
+        key = self._memo_key(block, inner.env, x, frame)
+        if key is not None and key in self.memo:
+            return self._replay(self.memo[key], name, x, span, frame)
         tensors = [("input", x)] + [(p.name, inner.env[p.name]) for p in block.params]
         inputs = tuple((k, v.name) for k, v in tensors if isinstance(v, Tensor))
+        marks = len(self.nodes), len(self.scopes), len(self.constraints), len(self.errors)
         self.scopes.append(Scope(inner.prefix, block.name, shown, span, inputs))
         self.exec_body(block.body, inner)
+        result = inner.current
         if inner.outputs:
             if len(inner.outputs) > 1:
                 raise DlcError(
@@ -828,8 +834,76 @@ class Elaborator:
                     "returns one value",
                     inner.outputs[1][1],
                 )
-            return inner.outputs[0][0]
-        return inner.current
+            result = inner.outputs[0][0]
+        if key is not None and len(self.errors) == marks[3] and isinstance(result, Tensor):
+            template = _Template(
+                inner.prefix,
+                x.name,
+                result.name,
+                len(frame.chain),
+                self.nodes[marks[0] :],
+                self.scopes[marks[1] :],
+                self.constraints[marks[2] :],
+            )
+            if template.closed():
+                self.memo[key] = template
+        return result
+
+    def _memo_key(self, block: ast.BlockDef, env: dict, x: Any, frame: Frame) -> tuple | None:
+        """Calls of one block with equal compile-time arguments, input type and ``init``
+        rules build the same layers, up to names: the second one replays the first."""
+        if self.memo is None or not isinstance(x, Tensor):
+            return None
+        values = tuple(env[p.name] for p in block.params)
+        if any(isinstance(v, (Tensor, _Poison)) for v in values):
+            return None
+        key = (block.name, _typed(values), x.type, tuple(frame.inits.items()))
+        try:
+            hash(key)
+        except TypeError:  # a list argument: not worth a canonical form
+            return None
+        return key
+
+    def _replay(self, t: _Template, name: str, x: Tensor, span: Span, frame: Frame) -> Tensor:
+        old, new = t.prefix, name + "."
+
+        def rename(value: str) -> str:
+            return x.name if value == t.input else new + value[len(old) :]
+
+        if len(self.nodes) + len(t.nodes) > MAX_NODES:
+            raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
+        made = {}
+        for n in t.nodes:
+            cut = len(n.chain) - t.depth - 1  # the chain ends with this call, then its callers
+            chain = (*n.chain[:cut], (n.chain[cut][0], span), *frame.chain)
+            node = Node(
+                rename(n.name),
+                n.op,
+                tuple(map(rename, n.inputs)),
+                n.attrs,
+                n.type,
+                n.params,
+                n.span,
+                chain,
+            )
+            self.nodes.append(node)
+            self.names.add(node.name)
+            made[node.name] = node
+        for sc in t.scopes:
+            prefix = new + sc.prefix[len(old) :]
+            self.names.add(prefix[:-1])
+            self.scopes.append(
+                Scope(
+                    prefix,
+                    sc.block,
+                    sc.args,
+                    span if sc.prefix == old else sc.span,
+                    tuple((k, rename(v)) for k, v in sc.inputs),
+                )
+            )
+        self.constraints.extend(t.constraints)
+        result = rename(t.result)
+        return x if result == x.name else Tensor(result, made[result].type, made[result])
 
     def make_init(self, name: str, span: Span, args, kwargs) -> Init:
         sig = _INIT_SIGNATURES[name]
@@ -886,6 +960,37 @@ _EXEC = {
     ast.Repeat: Elaborator.exec_repeat,
     ast.For: Elaborator.exec_for,
 }
+
+
+# Replaying repeated block calls (see Elaborator._memo_key); tests switch it off to check
+# that replay gives exactly the IR that elaboration gives.
+MEMOIZE_BLOCKS = True
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What one block call added to the graph, to be replayed under another prefix."""
+
+    prefix: str
+    input: str
+    result: str
+    depth: int  # length of the caller's chain
+    nodes: list
+    scopes: list
+    constraints: list
+
+    def closed(self) -> bool:
+        """Whether the call reads only its input and its own values (always, unless a
+        value from outside reached it some other way): only then can names be mapped."""
+        own = (self.input, *(n.name for n in self.nodes))
+        return self.result in own and all(i in own for n in self.nodes for i in n.inputs)
+
+
+def _typed(value: Any) -> Any:
+    """A memo key part that tells 1, 1.0 and true apart (they are equal in Python)."""
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_typed(v) for v in value))
+    return (type(value).__name__, value)
 
 
 class _Poisoned(Exception):
