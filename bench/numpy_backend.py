@@ -19,14 +19,43 @@ falls back to older ones on a CPU it does not (on AMD Zen 5, its AVX2 "Haswell" 
 half the speed of AVX-512). ``--coretype SkylakeX`` sets OPENBLAS_CORETYPE before NumPy is
 imported, to compare with the AVX-512 kernels on such a CPU.
 
+Two more measurements, after the table:
+
+* ResNet-18 batch 1 against ONNX's pure-NumPy reference evaluator
+  (``onnx.reference.ReferenceEvaluator``) running the ONNX export of the same network with the
+  same weights (``dlc.backends.onnx.to_model``) on the same input, with the same BLAS threads:
+  target, dlc's NumPy backend >= 20x faster. The evaluator takes about half a second a call
+  on a 2-core x86 machine, so it is timed as the fastest of 2 calls after a warm-up (its
+  warm-up call alone if that takes over 10 s), in turn with the NumPy backend's ``--repeat``
+  calls; ``--skip-reference`` leaves it out.
+* Peak memory of one ResNet-18 batch-8 forward pass, NumPy backend against PyTorch eager (same
+  weights, same thread count), each in a fresh subprocess of this script (``--child-memory``)
+  so that neither inherits the other's allocator state. The child loads, compiles (or builds)
+  the model and the input, drops dlc's weight dict (each side keeps what it runs with), then
+  runs one batch-1 forward pass as a warm-up: that touches the one-time state of each runtime
+  (OpenBLAS's per-thread buffers, oneDNN's kernels, lazily imported modules) without
+  pre-faulting batch-8-sized memory. Then it hands freed memory back (glibc's ``malloc_trim``,
+  so that the pass cannot reuse what setup freed without it counting) and resets the resident
+  high-water mark (``5`` to /proc/self/clear_refs), reads VmRSS, runs the batch-8 pass once and
+  reads the high-water mark (VmHWM) again: ``peak growth`` is the difference, the most memory
+  the pass held at once above the loaded model. Not ru_maxrss: in a child it also keeps the
+  high-water mark of the process it was forked from (the benchmark, with torch loaded), which
+  no reset clears, so it rarely moves; the child still records it, for the record.
+  ``cold growth`` is the same peak growth in another fresh child without the warm-up, so with
+  those one-time buffers. Target: numpy / torch <= 1.5x, warm.
+
     python bench/numpy_backend.py [--repeat 10] [--threads 2] [--coretype SkylakeX]
                                   [--only resnet18-1 resnet18-8 lstm attention]
+                                  [--skip-reference] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,14 +68,49 @@ ATTENTION = "network SelfAttention() {\n  input x: float32[N, T, 512]\n  attenti
 
 
 def limit_threads(n: int):
-    """Limit NumPy's BLAS to ``n`` threads; returns the threadpoolctl limiter, if any."""
+    """Limit NumPy's BLAS to ``n`` threads: the environment variables for a NumPy not yet
+    imported, and threadpoolctl (if installed) for one already loaded — it only reaches
+    libraries in the process, so NumPy is imported first. Returns the limiter, if any."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(n)
         return None
+    import numpy  # noqa: F401 - load its BLAS so that threadpoolctl can limit it
+
     return threadpool_limits(n)
+
+
+def resnet18(rng):
+    """ResNet-18 (specs/resnet18.dl) and its weights: dlc's ``init_weights`` with batchnorm
+    statistics drawn from ``rng`` (that are not the identity)."""
+    import numpy as np
+
+    from dlc.compiler import load
+    from dlc.compiler.weights import init_weights
+
+    net = load(ROOT / "specs" / "resnet18.dl")
+    w = init_weights(net, 0)
+    for name, value in w.items():
+        if name.endswith("running_mean"):
+            w[name] = rng.normal(0, 0.1, value.shape).astype(np.float32)
+        elif name.endswith("running_var"):
+            w[name] = rng.uniform(0.5, 2, value.shape).astype(np.float32)
+    return net, w
+
+
+def copied(module, w):
+    """``module`` with dlc's weights, matched by order and checked by shape."""
+    import torch
+
+    state = module.state_dict()
+    assert len(state) == len(w)
+    for (key, ref), value in zip(state.items(), w.values()):
+        assert tuple(ref.shape) == value.shape, key
+        state[key] = torch.from_numpy(value)
+    module.load_state_dict(state)
+    return module.eval()
 
 
 def workloads(names):
@@ -55,28 +119,11 @@ def workloads(names):
     import torch
     from reference_models import REFERENCES
 
-    from dlc.compiler import load, load_source
+    from dlc.compiler import load_source
     from dlc.compiler.weights import init_weights
 
     rng = np.random.default_rng(0)
-
-    def copied(module, w):
-        """``module`` with dlc's weights, matched by order and checked by shape."""
-        state = module.state_dict()
-        assert len(state) == len(w)
-        for (key, ref), value in zip(state.items(), w.values()):
-            assert tuple(ref.shape) == value.shape, key
-            state[key] = torch.from_numpy(value)
-        module.load_state_dict(state)
-        return module.eval()
-
-    resnet = load(ROOT / "specs" / "resnet18.dl")
-    resnet_w = init_weights(resnet, 0)
-    for name, value in resnet_w.items():  # statistics that are not the identity
-        if name.endswith("running_mean"):
-            resnet_w[name] = rng.normal(0, 0.1, value.shape).astype(np.float32)
-        elif name.endswith("running_var"):
-            resnet_w[name] = rng.uniform(0.5, 2, value.shape).astype(np.float32)
+    resnet, resnet_w = resnet18(rng)
     for batch in (1, 8):
         if f"resnet18-{batch}" in names:
             model = copied(REFERENCES["resnet18.dl"][0](), resnet_w)
@@ -110,11 +157,20 @@ def main() -> None:
     names = ["resnet18-1", "resnet18-8", "lstm", "attention"]
     parser.add_argument("--only", nargs="+", choices=names, default=names)
     parser.add_argument("--coretype", help="OPENBLAS_CORETYPE for NumPy's OpenBLAS")
+    parser.add_argument(
+        "--skip-reference", action="store_true", help="leave out ONNX's reference evaluator"
+    )
+    parser.add_argument("--skip-memory", action="store_true", help="leave out peak memory")
+    parser.add_argument("--child-memory", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.coretype:
         os.environ["OPENBLAS_CORETYPE"] = args.coretype
     limiter = limit_threads(args.threads)
+    if args.child_memory:
+        print(json.dumps(child_memory(args.child_memory, args.threads, warm=not args.cold)))
+        return
     import numpy as np
     import torch
 
@@ -144,6 +200,166 @@ def main() -> None:
             f"{name:<12} {t_np * 1e3:9.1f} {t_torch * 1e3:9.1f} {t_np / t_torch:6.2f} "
             f"{rate:8.1f} {rate / peak:8.0%} {diff:11.2e}"
         )
+    if not args.skip_reference:
+        onnx_reference(args.repeat)
+    if not args.skip_memory:
+        peak_memory(args)
+
+
+def onnx_reference(repeat: int) -> None:
+    """ResNet-18 batch 1: the NumPy backend against ``onnx.reference.ReferenceEvaluator``."""
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    from dlc.backends.numpy import compile
+    from dlc.backends.onnx import to_model
+
+    rng = np.random.default_rng(0)
+    net, w = resnet18(rng)
+    x = rng.normal(size=(1, 3, 224, 224)).astype(np.float32)  # resnet18-1's input
+    forward = compile(net, w)
+    model = to_model(net, w)
+    evaluator = ReferenceEvaluator(model)
+    feeds = {model.graph.input[0].name: x}
+    t = time.perf_counter()
+    (y_ref,) = evaluator.run(None, feeds)
+    t_ref = time.perf_counter() - t  # the warm-up: the timing itself if over 10 s
+    calls = 1 if t_ref > 10 else 2
+    forward(x)
+    t_np = best_ref = float("inf")
+    for i in range(max(repeat, calls)):  # in turn, so that other work slows both alike
+        t = time.perf_counter()
+        forward(x)
+        t_np = min(t_np, time.perf_counter() - t)
+        if calls == 2 and i < calls:
+            t = time.perf_counter()
+            evaluator.run(None, feeds)
+            best_ref = min(best_ref, time.perf_counter() - t)
+    if calls == 2:
+        t_ref = best_ref
+    diff = np.abs(forward(x) - y_ref).max()
+    assert diff < 1e-4, diff
+    print()
+    how = f"fastest of {calls} after a warm-up" if calls == 2 else "one call"
+    print(f"against ONNX's reference evaluator (onnx.reference, {how}; numpy fastest of "
+          f"{max(repeat, calls)}; target >= 20x)")  # fmt: skip
+    print(f"{'workload':<12} {'numpy ms':>9} {'onnx-ref ms':>12} {'speed-up':>9} "
+          f"{'max |diff|':>11}")  # fmt: skip
+    print(
+        f"{'resnet18-1':<12} {t_np * 1e3:9.1f} {t_ref * 1e3:12.1f} {t_ref / t_np:8.1f}x "
+        f"{diff:11.2e}"
+    )
+
+
+def peak_memory(args) -> None:
+    """ResNet-18 batch 8: each runtime's peak memory growth, each in fresh subprocesses."""
+    command = [sys.executable, __file__, "--threads", str(args.threads), "--child-memory"]
+    if args.coretype:
+        command[2:2] = ["--coretype", args.coretype]
+    result = {}
+    for runtime in ("numpy", "torch"):
+        for cold in (False, True):
+            child = subprocess.run(
+                command + [runtime] + ["--cold"] * cold, capture_output=True, text=True
+            )
+            if child.returncode:
+                sys.exit(f"the {runtime} memory child failed:\n{child.stderr}")
+            result[runtime, cold] = json.loads(child.stdout.splitlines()[-1])
+    print()
+    print(
+        "peak memory, resnet18-8, one forward pass in a fresh process "
+        "(MB; after a batch-1 warm-up; target numpy/torch <= 1.5x)"
+    )
+    print(f"{'runtime':<12} {'RSS before':>11} {'peak growth':>12} "
+          f"{'cold growth':>12}")  # fmt: skip
+    for runtime in ("numpy", "torch"):
+        r, c = result[runtime, False], result[runtime, True]
+        print(f"{runtime:<12} {r['rss_before']:11.1f} {r['growth']:12.1f} {c['growth']:12.1f}")
+    if not all(r["hwm_reset"] for r in result.values()):
+        print("(/proc/self/clear_refs not writable: the high-water mark includes setup's, so a"
+              " growth of 0 means a peak hidden by setup's)")  # fmt: skip
+    ratio = result["numpy", False]["growth"] / result["torch", False]["growth"]
+    cold = result["numpy", True]["growth"] / result["torch", True]["growth"]
+    print(f"{'numpy/torch':<12} {'':>11} {ratio:11.2f}x {cold:11.2f}x")
+
+
+def proc_status_mb(field: str) -> float:
+    """A field of /proc/self/status in kB (VmRSS, VmHWM), in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def maxrss_mb() -> float:
+    """This process's resident high-water mark (ru_maxrss, KiB on Linux), in MB: across
+    exec too, so in a child of a large process, the parent's."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def settle_memory() -> bool:
+    """Hand the memory freed so far back to the system (glibc's ``malloc_trim``) and reset the
+    resident high-water mark to the resident set (``5`` to /proc/self/clear_refs, Linux 4.0+);
+    False where the mark could not be reset."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def child_memory(runtime: str, threads: int, warm: bool) -> dict:
+    """In a fresh process: the memory one ResNet-18 batch-8 forward pass of ``runtime`` takes
+    above the loaded model and input (see the module's docstring)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    net, w = resnet18(rng)
+    x1 = rng.normal(size=(1, 3, 224, 224)).astype(np.float32)
+    x8 = rng.normal(size=(8, 3, 224, 224)).astype(np.float32)
+    if runtime == "numpy":
+        from dlc.backends.numpy import compile
+
+        forward = compile(net, w)
+    else:
+        import torch
+        from reference_models import REFERENCES
+
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(False)
+        model = copied(REFERENCES["resnet18.dl"][0](), w)
+        x1, x8 = torch.from_numpy(x1), torch.from_numpy(x8)
+
+        def forward(x):
+            return model(x)
+
+    del w  # each side keeps only what it runs with: the plan's arrays, the module's tensors
+    if warm:
+        forward(x1)
+    reset = settle_memory()
+    rss_before, hwm_before = proc_status_mb("VmRSS"), proc_status_mb("VmHWM")
+    maxrss_before = maxrss_mb()
+    y = forward(x8)
+    hwm_after, maxrss_after = proc_status_mb("VmHWM"), maxrss_mb()
+    assert y.shape == (8, 1000)
+    return {
+        "rss_before": rss_before,
+        "growth": hwm_after - rss_before if reset or hwm_after > hwm_before else 0.0,
+        "hwm_reset": reset,
+        # for the record only: ru_maxrss also keeps the parent's high-water mark from
+        # before exec (subprocess forks this process from the benchmark's), so it rarely moves
+        "maxrss_delta": maxrss_after - maxrss_before,
+    }
 
 
 def fastest(fn, repeat: int) -> float:
