@@ -5,9 +5,10 @@ conv or dense layer before it (when that layer feeds nothing else), lets each op
 weights (``Op.numpy_prepare``), drops nodes that no output needs, and works out where each
 value is read for the last time. The callable it returns then runs many times: it checks the
 inputs (names, rank, dtype, static dims, symbolic dims bound consistently, the graph's
-constraints), walks the steps calling each op's kernel (``Op.numpy``, next to its shape rule
-in compiler/ops), frees each value after its last use, and lets an elementwise kernel write
-into an input that dies there. ``run`` does both for one call.
+constraints; compiler/inputs.py, as every backend does), walks the steps calling each op's
+kernel (``Op.numpy``, next to its shape rule in compiler/ops), frees each value after its
+last use, and lets an elementwise kernel write into an input that dies there. ``run`` does
+both for one call.
 
     from dlc.backends.numpy import compile
     net = load("specs/resnet18.dl")
@@ -20,7 +21,6 @@ bfloat16. Integer inputs accept int64 or int32 arrays (they are only ever indice
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -30,17 +30,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.errors import DlcError
-from ..compiler.ir import INT_DTYPES, Graph, Node
+from ..compiler.inputs import InputChecker
+from ..compiler.ir import Graph, Node
 from ..compiler.ops import OPS
-from ..compiler.symbolic import Sym, evaluate, fmt_shape
-from ..compiler.weights import NP_DTYPES, check_weights
+from ..compiler.weights import check_weights
 
 if TYPE_CHECKING:
     from ..compiler.network import Network
 
 __all__ = ["Compiled", "compile", "run"]
-
-_CHECKED_ENVS = 256  # symbolic-dim bindings whose derived checks are remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +100,7 @@ class Compiled:
                 )
             )
         self.steps = tuple(steps)
-        self._checked: set[tuple] = set()
+        self._inputs = InputChecker(graph, "NumPy", "{name}.astype(np.{dtype})")
 
     def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         env: list[Any] = [None] * self._size
@@ -125,93 +123,11 @@ class Compiled:
 
     # -- inputs --------------------------------------------------------------------------
     def _check(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
-        """The inputs in declaration order, or a DlcError naming the first one that does not
-        fit its declaration or the graph's constraints."""
-        graph, names = self.graph, self.graph.inputs
-        listing = f"{graph.name} takes {len(names)} input{'s' * (len(names) != 1)} " + (
-            f"({', '.join(names)})"
-        )
-        if len(args) > len(names):
-            raise DlcError(f"{listing}, got {len(args)} positional arguments")
-        given = dict(zip(names, args))
-        for name, x in kwargs.items():
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise DlcError(f"unknown input '{name}'{hint} ({listing})")
-            if name in given:
-                raise DlcError(f"input {name} is given twice, by position and by name")
-            given[name] = x
-        missing = [name for name in names if name not in given]
-        if missing:
-            raise DlcError(f"missing input{'s' * (len(missing) > 1)} {', '.join(missing)}")
-
-        env: dict[str, int] = {}
-        where: dict[str, str] = {}  # which input bound each symbolic dim, for messages
-        xs = []
-        for name in names:
-            x, t = np.asarray(given[name]), graph.node(name).type
-            if x.ndim != t.rank:
-                raise DlcError(
-                    f"input {name}: expected rank {t.rank} ({t}), got shape {list(x.shape)}"
-                )
-            want = NP_DTYPES[t.dtype]
-            ok = x.dtype in (np.int64, np.int32) if t.dtype in INT_DTYPES else x.dtype == want
-            if not ok:
-                raise DlcError(
-                    f"input {name}: expected {t.dtype} ({t}), got {x.dtype} (the NumPy backend "
-                    f"does not cast: pass {name}.astype(np.{np.dtype(want).name}))"
-                )
-            for axis, (d, got) in enumerate(zip(t.shape, x.shape)):
-                if isinstance(d, int):
-                    if got != d:
-                        raise DlcError(f"input {name}: axis {axis} must be {d} ({t}), got {got}")
-                elif _var(d) is not None:
-                    sym = _var(d)
-                    if got < 1:
-                        raise DlcError(f"input {name}: axis {axis} ({sym}) must be >= 1, got {got}")
-                    if env.setdefault(sym, got) != got:
-                        raise DlcError(
-                            f"input {name}: axis {axis} is {sym}, which input {where[sym]} "
-                            f"binds to {env[sym]}; got {got}"
-                        )
-                    where.setdefault(sym, f"{name} (axis {axis})")
-            xs.append(x)
-        for name, x in zip(names, xs):  # declared dims that are expressions of others
-            for axis, (d, got) in enumerate(zip(graph.node(name).type.shape, x.shape)):
-                if isinstance(d, Sym) and _var(d) is None and evaluate(d, env) != got:
-                    raise DlcError(
-                        f"input {name}: axis {axis} must be {d} = {evaluate(d, env)}, got {got}"
-                    )
-        key = tuple(sorted(env.items()))
-        if key not in self._checked:
-            self._check_dims(env)
-            if len(self._checked) >= _CHECKED_ENVS:
-                self._checked.clear()
-            self._checked.add(key)
+        """The inputs in declaration order, as arrays, or an InputError naming the first one
+        that does not fit its declaration or the graph's constraints (compiler/inputs.py)."""
+        xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
+        self._inputs.check([x.shape for x in xs], [_dtype_name(x.dtype) for x in xs])
         return xs
-
-    def _check_dims(self, env: dict[str, int]) -> None:
-        """Every value's size, then the graph's recorded constraints, for these bindings
-        (a size that reaches 0 breaks constraints too; it is the better message)."""
-        bound = ", ".join(f"{k}={v}" for k, v in env.items())
-        for n in self.graph.nodes:
-            shape = [evaluate(d, env) for d in n.type.shape]
-            if any(d < 1 for d in shape):
-                raise DlcError(
-                    f"inputs with {bound} are too small: {n.op} {n.name} would output "
-                    f"{fmt_shape(n.type.shape)} = {shape}",
-                    n.span,
-                    chain=n.chain,
-                )
-        for c in self.graph.constraints:
-            a, b = evaluate(c.a, env), evaluate(c.b, env)
-            if a != b:
-                raise DlcError(
-                    f"inputs with {bound} break a constraint of {self.graph.name}: {c.what}: "
-                    f"{c.a} == {c.b} does not hold ({a} != {b})",
-                    c.span,
-                )
 
 
 def compile(net: Network | Graph, weights: Mapping[str, Any] | str | Path) -> Compiled:
@@ -281,7 +197,7 @@ def _needed(graph: Graph, alias: dict[str, str]) -> list[Node]:
     return out[::-1]
 
 
-def _var(d: Sym) -> str | None:
-    """The symbol's name when ``d`` is a plain symbol (``N``), else None."""
-    (name,) = d.symbols if len(d.symbols) == 1 else (None,)
-    return name if name is not None and d == Sym.var(name) else None
+def _dtype_name(dtype: np.dtype) -> str:
+    """The IR's name of a NumPy dtype (``float32``); a byte order other than the machine's
+    is not one of them (``>f4``)."""
+    return dtype.name if dtype.isnative else dtype.str

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.errors import DlcError
+from ..compiler.files import target_folder
 from ..compiler.ir import FLOAT_DTYPES, Graph, Node, TensorType
 from ..compiler.symbolic import Sym
+from ..compiler.weights import NP_DTYPES
 
 if TYPE_CHECKING:
     import onnx
@@ -41,14 +43,6 @@ DEFAULT_OPSET = 17
 # side file (``model.onnx.data``); the margin leaves room for the graph itself.
 EXTERNAL_DATA_BYTES = 2**31 - 2**26
 
-_NP_DTYPES = {
-    "float32": np.float32,
-    "float16": np.float16,
-    "int64": np.int64,
-    "int32": np.int32,
-    "bool": np.bool_,
-}
-
 
 def _onnx():
     try:
@@ -63,7 +57,7 @@ def _np_dtype(dtype: str):
         import ml_dtypes  # a dependency of onnx, which needs it for this very type
 
         return ml_dtypes.bfloat16
-    return _NP_DTYPES[dtype]
+    return NP_DTYPES[dtype]
 
 
 _TYPE_NAMES = {"float32": "float"}  # ONNX's names where they differ from the IR's
@@ -379,9 +373,7 @@ def export(
     model = to_model(graph, weights, opset)
     check_shapes(model, graph)
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DlcError(f"cannot write {path}: no such directory {folder}")
+    folder = target_folder(path)
     try:
         with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=folder) as tmp:
             staged = Path(tmp) / path.name

@@ -21,20 +21,18 @@ import torch
 from torch import nn
 
 from ..compiler.errors import DlcError
+from ..compiler.inputs import InputChecker, InputError
 from ..compiler.ir import Graph, Init
 from ..compiler.ops import OPS, Op
-from ..compiler.symbolic import evaluate
 from ..compiler.weights import check_weights
 
 if TYPE_CHECKING:
     from ..compiler.network import Network
 
+__all__ = ["Block", "CompiledModule", "InputError", "build"]
+
 # Initialiser arguments whose torch.nn.init keyword has another name.
 _INIT_KEYWORDS = {"value": "val"}
-
-
-class InputError(DlcError, ValueError):
-    """Inputs that do not fit the network's declared inputs or its shape constraints."""
 
 
 class Block(nn.Module):
@@ -54,7 +52,8 @@ class CompiledModule(nn.Module):
 
     def __init__(self, graph: Graph):
         super().__init__()
-        self._dlc_name, self._dlc_constraints = graph.name, graph.constraints
+        self._dlc_name = graph.name
+        self._dlc_check = InputChecker(graph, "PyTorch", "{name}.to(torch.{dtype})")
         blocks = {s.prefix[:-1]: s.block for s in graph.scopes}
         slot = {n.name: i for i, n in enumerate(graph.nodes)}
         last_use = {name: i for i, n in enumerate(graph.nodes) for name in n.inputs}
@@ -77,7 +76,7 @@ class CompiledModule(nn.Module):
             steps.append((call, tuple(slot[x] for x in node.inputs), i, [slot[x] for x in dead]))
         self._dlc_steps = steps
         self._dlc_size = len(graph.nodes)
-        self._dlc_inputs = [(name, slot[name], graph.node(name).type) for name in graph.inputs]
+        self._dlc_inputs = [slot[name] for name in graph.inputs]
         self._dlc_outputs = [slot[name] for name in graph.outputs]
 
     def _place(self, node, module: nn.Module, blocks: Mapping[str, str]) -> None:
@@ -106,7 +105,7 @@ class CompiledModule(nn.Module):
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor):
         env: list[Any] = [None] * self._dlc_size
-        for (_, i, _), x in zip(self._dlc_inputs, self._check(args, kwargs)):
+        for i, x in zip(self._dlc_inputs, self._check(args, kwargs)):
             env[i] = x
         for call, ins, out, dead in self._dlc_steps:
             if len(ins) == 1:  # most nodes: spare building an argument list
@@ -120,42 +119,17 @@ class CompiledModule(nn.Module):
         return tuple(env[i] for i in self._dlc_outputs)
 
     def _check(self, args: tuple, kwargs: dict) -> list:
-        """The inputs in declaration order, their shapes checked against the declared ones
-        and the graph's constraints (LANGUAGE §2), or an InputError."""
-        net, names = self._dlc_name, [name for name, _, _ in self._dlc_inputs]
-        rest = names[len(args) :]
-        if len(args) > len(names) or set(kwargs) != set(rest):
-            given = [*(f"#{i + 1}" for i in range(len(args))), *kwargs]
-            raise InputError(
-                f"{net} takes the inputs ({', '.join(names)}), got ({', '.join(given)})"
-            )
-        xs = [*args, *(kwargs[name] for name in rest)]
-        env: dict[str, int] = {}  # the symbolic dims, bound by the first input that has each
-        for (name, _, t), x in zip(self._dlc_inputs, xs):
-            if not _fits(t.shape, tuple(x.shape), env):
-                bound = ", ".join(f"{k}={v}" for k, v in env.items())
-                raise InputError(
-                    f"{net}: input {name} must be {t}, got shape {list(x.shape)}"
-                    + (f" (where {bound})" if bound else "")
-                )
-        for c in self._dlc_constraints:
-            if evaluate(c.a, env) != evaluate(c.b, env):
-                bound = ", ".join(f"{k}={v}" for k, v in env.items())
-                raise InputError(f"{net}: {c.what}: {c.a} != {c.b} where {bound}", c.span)
+        """The inputs in declaration order, checked as every backend checks them (names,
+        rank, dtype, dims, the graph's constraints: compiler/inputs.py), or an InputError.
+        Under torch.export a dynamic dim is symbolic: the checker leaves it to export."""
+        xs = self._dlc_check.order(args, kwargs)
+        self._dlc_check.check([tuple(x.shape) for x in xs], [_dtype_name(x) for x in xs])
         return xs
 
 
-def _fits(declared: tuple, shape: tuple, env: dict[str, int]) -> bool:
-    """Whether ``shape`` is the ``declared`` one, binding its symbolic dims in ``env``."""
-    if len(shape) != len(declared):
-        return False
-    for want, got in zip(declared, shape):
-        if isinstance(want, int):
-            if want != got:
-                return False
-        elif env.setdefault(str(want), got) != got:
-            return False
-    return True
+def _dtype_name(x: torch.Tensor) -> str:
+    """The IR's name of a tensor's dtype (``torch.float32`` -> ``float32``)."""
+    return str(x.dtype).removeprefix("torch.")
 
 
 def build(net: Network | Graph, weights: Mapping[str, Any] | str | Path | None = None):

@@ -17,13 +17,20 @@ def _umask() -> int:
     return mask
 
 
+def target_folder(path: Path) -> Path:
+    """The folder that ``path`` goes in, where a writer stages its temporary files; a
+    DlcError when there is no such folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DlcError(f"cannot write {path}: no such directory {folder}")
+    return folder
+
+
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(temporary path)``, then rename onto ``path``: a reader never sees a
     half-written file, and a failure leaves the old file in place."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DlcError(f"cannot write {path}: no such directory {folder}")
+    folder = target_folder(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

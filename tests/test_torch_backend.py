@@ -231,18 +231,29 @@ def test_deepcopy_and_pickle_give_independent_equal_modules(tmp_path):
 
 # -- inputs, weights, initialisation ---------------------------------------------------------
 def test_inputs_are_checked_on_arrival():
+    """As every backend checks them (compiler/inputs.py), with the same messages."""
     model = build(load(SPECS / "unet.dl"))
-    with pytest.raises(InputError, match=r"input x must be float32\[N, 3, H, W\], got shape"):
+    with pytest.raises(InputError, match=r"input x: expected rank 4 \(float32\[N, 3, H, W\]\)"):
         model(torch.randn(1, 3, 32))
-    with pytest.raises(InputError, match=r"concat: .* where N=1, H=40, W=32"):
+    with pytest.raises(InputError, match=r"N=1, H=40, W=32 break a constraint of UNet: concat"):
         model(torch.randn(1, 3, 40, 32))  # 40 // 8 != 2 * (40 // 16): the skips do not fit
+    with pytest.raises(InputError, match=r"H=8, W=16 are too small: maxpool2d"):
+        model(torch.randn(1, 3, 8, 16))
+    cast = r"expected float32 .*got float64 .*pass x\.to\(torch\.float32\)"
+    with pytest.raises(InputError, match=cast):
+        model(torch.randn(1, 3, 32, 32, dtype=torch.float64))
     seq2seq = build(load(SPECS / "gru_seq2seq.dl"))
-    with pytest.raises(InputError, match=r"takes the inputs \(src, tgt\), got \(#1\)"):
+    with pytest.raises(InputError, match=r"error: missing input tgt$"):
         seq2seq(torch.zeros(2, 5, dtype=torch.long))
-    with pytest.raises(InputError, match=r"input tgt must be int64\[N, T\], .*\(where N=2, S=5\)"):
+    with pytest.raises(InputError, match=r"takes 2 inputs \(src, tgt\), got 3 positional"):
+        seq2seq(*[torch.zeros(2, 5, dtype=torch.long)] * 3)
+    binds = r"input tgt: axis 0 is N, which input src \(axis 0\) binds to 2; got 3"
+    with pytest.raises(InputError, match=binds):
         seq2seq(torch.zeros(2, 5, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
+    ids = torch.zeros(2, 5, dtype=torch.int32)  # indices: int32 is accepted for int64
+    assert seq2seq(ids, tgt=ids[:, :3]).shape[:2] == (2, 3)
     lenet = build(load(SPECS / "lenet5.dl"))
-    with pytest.raises(InputError, match=r"must be float32\[N, 1, 32, 32\], got shape \[2, 1, 28"):
+    with pytest.raises(InputError, match=r"input x: axis 2 must be 32 \(.*\), got 28"):
         lenet(torch.randn(2, 1, 28, 28))
 
 

@@ -59,8 +59,7 @@ class PoolNd(Op):
                         f"known {what}, got {n}"
                     )
             else:
-                if (out - 1) * s >= n + p:
-                    out -= 1  # the last window would start in the padding (PyTorch's rule)
+                out = _ceil_out(n, k, s, p)
                 if out <= 0:
                     raise ShapeError(
                         f"{self.name}: output {what} ceil(({n} + 2*{p} - {k}) / {s}) + 1 = "
@@ -116,10 +115,7 @@ class PoolNd(Op):
         size, k, s = x.shape[2:], a["kernel"], a["stride"]
         out = []
         for n, ki, si, pi in zip(size, k, s, a["padding"]):
-            o = (n + 2 * pi - ki + (si - 1 if a["ceil_mode"] else 0)) // si + 1
-            if a["ceil_mode"] and (o - 1) * si >= n + pi:
-                o -= 1  # the last window would start in the right padding
-            out.append(o)
+            out.append(_ceil_out(n, ki, si, pi) if a["ceil_mode"] else (n + 2 * pi - ki) // si + 1)
         x = channels_last(x)
         fill = -np.inf if self.kind == "max" else 0  # padding: never the max, adds 0 to a sum
         y = np.full((x.shape[0], *out, x.shape[-1]), fill, x.dtype)
@@ -143,6 +139,14 @@ class PoolNd(Op):
             ]
             y /= functools.reduce(np.multiply.outer, counts)[..., None].astype(y.dtype)
         return np.moveaxis(y, -1, 1)
+
+
+def _ceil_out(n: int, k: int, s: int, p: int) -> int:
+    """The output length of a ceil_mode pool over a known length ``n``, as PyTorch's:
+    ceil((n + 2*p - k) / s) + 1, less one when the last window would start in the right
+    padding."""
+    out = -(-(n + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= n + p else out
 
 
 class AdaptiveAvgPool2d(Op):
@@ -178,16 +182,30 @@ class AdaptiveAvgPool2d(Op):
         return np.matmul(np.matmul(rows, np.ascontiguousarray(x)), cols.T)
 
 
+def _adaptive_bin(i: int, n: int, s: int) -> tuple[int, int]:
+    """Bin ``i`` of PyTorch's adaptive pooling of a length ``n`` into ``s`` bins, as
+    ``[start, end)``: from floor(i*n/s) to ceil((i+1)*n/s). Bins overlap or differ in size
+    where s does not divide n."""
+    return i * n // s, -(-(i + 1) * n // s)
+
+
+@functools.lru_cache(maxsize=64)
+def _bin_matrix(n: int, s: int, dtype: type = np.float32) -> np.ndarray:
+    """The [s, n] matrix whose row i averages adaptive bin i (do not write into it: it is
+    cached)."""
+    m = np.zeros((s, n), dtype)
+    for i in range(s):
+        lo, hi = _adaptive_bin(i, n, s)
+        m[i, lo:hi] = 1 / (hi - lo)
+    return m
+
+
 def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
-    """The [s, n] matrix whose row i averages bin i of ``axis`` (length n), as PyTorch's
-    adaptive pooling: from floor(i*n/s) to ceil((i+1)*n/s); built in the graph when n is
-    symbolic."""
+    """``_bin_matrix`` for ``axis`` of ``x`` as an ONNX value; built in the graph, with
+    ``_adaptive_bin``'s formula, when the axis is symbolic."""
     n = g.type(x).shape[axis]
     if isinstance(n, int):
-        m = np.zeros((s, n))
-        for i in range(s):
-            lo, hi = i * n // s, -(-(i + 1) * n // s)
-            m[i, lo:hi] = 1 / (hi - lo)
+        m = _bin_matrix(n, s, np.float64)  # g.const rounds it to the network's float type
         return g.const(m.T if transpose else m)
     n = g.dim(x, axis, scalar=True)
     i = np.arange(s)[:, None]
@@ -199,16 +217,6 @@ def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
     ones = g.op("Where", [inside, g.const(1.0), g.const(0.0)])
     m = g.op("Div", [ones, g.op("ReduceSum", [ones, g.const([1])], keepdims=1)])
     return g.op("Transpose", [m], perm=(1, 0)) if transpose else m
-
-
-@functools.lru_cache(maxsize=64)
-def _bin_matrix(n: int, s: int) -> np.ndarray:
-    """The [s, n] float32 matrix whose row i averages PyTorch's adaptive bin i."""
-    m = np.zeros((s, n), np.float32)
-    for i in range(s):
-        lo, hi = i * n // s, -(-(i + 1) * n // s)
-        m[i, lo:hi] = 1 / (hi - lo)
-    return m
 
 
 class GlobalPool(Op):
