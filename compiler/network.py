@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -79,11 +81,12 @@ def load(
     ``overrides`` set network parameters (``classes=10``); ``dims`` binds symbolic dims of
     the inputs (``{"T": 128}``). Raises DlcError, whose ``str()`` is the located message.
     """
-    try:
-        program = load_program(path)
-    except OSError as exc:
-        raise DlcError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _compile(program, network, dims, overrides)
+    with _no_gc():
+        try:
+            program = load_program(path)
+        except OSError as exc:
+            raise DlcError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return _compile(program, network, dims, overrides)
 
 
 def load_source(
@@ -95,7 +98,22 @@ def load_source(
     **overrides: Any,
 ) -> Network:
     """As ``load``, from source text (imports resolve relative to ``path``)."""
-    return _compile(load_program(path, text), network, dims, overrides)
+    with _no_gc():
+        return _compile(load_program(path, text), network, dims, overrides)
+
+
+@contextmanager
+def _no_gc():
+    """Compiling allocates many small objects and frees none of them in cycles; Python's
+    cyclic collector would rescan them all again and again (time growing faster than the
+    network), so it waits until the compile is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def select_network(program: Program, network: str | None) -> str:
