@@ -115,6 +115,52 @@ def sinusoid(length: int, d: int) -> np.ndarray:
     return pe
 
 
+# The torch lowering as source: the emitted module holds this text, and the built one runs
+# the same text (compiled once by _torch_helpers), so the two cannot drift apart.
+_PE_TORCH = '''
+def sinusoid_table(length: int, d: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...), as a [length, d] table."""
+    pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]
+    angle = pos * 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32, device=device) / -d)
+    return torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d].to(dtype)
+
+
+def positional_encoding(x: torch.Tensor) -> torch.Tensor:
+    """x + the sinusoidal encoding of its steps."""
+    return x + sinusoid_table(x.shape[1], x.shape[2], x.device, x.dtype)
+'''
+
+
+@functools.cache
+def _torch_helpers() -> dict:
+    import torch
+
+    namespace = {"torch": torch}
+    exec(compile(_PE_TORCH, "<dlc positional_encoding>", "exec"), namespace)  # our own text
+    return namespace
+
+
+class _AddEncoding:
+    """``build``'s positional encoding: adds a slice of a table made once per device and
+    dtype, instead of computing the encoding on every call (a plain object, so that built
+    modules still pickle; the tables are rebuilt after unpickling)."""
+
+    def __init__(self, d: int, max_len: int):
+        self.d, self.max_len, self.tables = d, max_len, {}
+
+    def __getstate__(self):
+        return {"d": self.d, "max_len": self.max_len, "tables": {}}
+
+    def __call__(self, x):
+        if x.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {x.shape[1]} exceeds max_len={self.max_len}")
+        key = (x.device, x.dtype)
+        if key not in self.tables:
+            table = _torch_helpers()["sinusoid_table"]
+            self.tables[key] = table(self.max_len, self.d, x.device, x.dtype)
+        return x + self.tables[key][: x.shape[1]]
+
+
 @register
 class PositionalEncoding(Op):
     """Adds the sinusoidal table ``PE[t, 2i] = sin(t / 10000^(2i/D))``, ``PE[t, 2i+1] =
@@ -136,26 +182,13 @@ class PositionalEncoding(Op):
             )
         return x
 
-    torch_helpers = {
-        "positional_encoding": '''
-def positional_encoding(x: torch.Tensor) -> torch.Tensor:
-    """x + the sinusoidal table PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(...)."""
-    t, d = x.shape[1], x.shape[2]
-    pos = torch.arange(t, dtype=torch.float32, device=x.device)[:, None]
-    angle = pos * 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / -d)
-    pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d]  # sin, cos, ...
-    return x + pe.to(x.dtype)
-'''
-    }
+    torch_helpers = {"positional_encoding": _PE_TORCH}
 
     def torch_forward(self, a, module, x):
-        import torch  # computed on the input's device: the table is never a buffer to move
+        return _torch_helpers()["positional_encoding"](x)
 
-        t, d = x.shape[1], x.shape[2]
-        pos = torch.arange(t, dtype=torch.float32, device=x.device)[:, None]
-        angle = pos * 10000.0 ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / -d)
-        pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d]
-        return x + pe.to(x.dtype)
+    def torch_bind(self, a, module, x):
+        return _AddEncoding(x.shape[2], a["max_len"])
 
     def torch_source(self, a, m, x, lit=literal):
         return f"positional_encoding({x})"
