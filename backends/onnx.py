@@ -384,8 +384,9 @@ def export(
                 _check(onnx, str(staged), graph)
                 os.replace(Path(tmp) / data, folder / data)
             else:
-                _check(onnx, model, graph)
-                staged.write_bytes(model.SerializeToString(deterministic=True))
+                blob = model.SerializeToString(deterministic=True)  # once: checked and written
+                _check(onnx, blob, graph)
+                staged.write_bytes(blob)
             # Replaced last, so a reader never sees the new model before its data.
             os.replace(staged, path)
     except OSError as exc:
@@ -393,7 +394,7 @@ def export(
     return path
 
 
-def _check(onnx, model: onnx.ModelProto | str, graph: Graph) -> None:
+def _check(onnx, model: bytes | str, graph: Graph) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # ValidationError, InferenceError: a lowering bug
