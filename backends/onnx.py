@@ -111,9 +111,12 @@ class Lowering:
 
     def __init__(self, weights: Mapping[str, np.ndarray], opset: int):
         onnx = _onnx()
-        self._helper, self._numpy_helper = onnx.helper, onnx.numpy_helper
+        self._helper = onnx.helper
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
+        # Initializers are made in place inside the model: megabytes of weights are then
+        # copied once (into raw_data), not again by make_graph and make_model.
+        self.model = onnx.ModelProto()
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.types: dict[str, TensorType] = {}
         self._weights = weights
@@ -219,8 +222,14 @@ class Lowering:
         return array.astype(_np_dtype(self._float)) if array.dtype.kind == "f" else array
 
     def _add(self, name: str, array: np.ndarray, doc: str = "") -> str:
-        tensor = self._numpy_helper.from_array(np.array(array, order="C"), name)
-        tensor.doc_string = doc
+        array = np.asarray(array)
+        tensor = self.model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = self._helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        if doc:
+            tensor.doc_string = doc
         self.initializers[name] = tensor
         return name
 
@@ -279,23 +288,17 @@ def to_model(
     doc = "\n".join(
         [header] + [f"constraint (not checked by this graph): {c}" for c in graph.constraints]
     )
-    model_graph = onnx.helper.make_graph(
-        g.nodes,
-        graph.name,
-        inputs,
-        outputs,
-        initializer=list(g.initializers.values()),
-        doc_string=doc,
-        value_info=value_info,
-    )
+    model = g.model  # filled in place (see Lowering.__init__), as make_graph/make_model would
+    model.graph.node.extend(g.nodes)
+    model.graph.name = graph.name
+    model.graph.input.extend(inputs)
+    model.graph.output.extend(outputs)
+    model.graph.value_info.extend(value_info)
+    model.graph.doc_string = doc
     opsets = [onnx.helper.make_opsetid("", opset)]
-    model = onnx.helper.make_model(
-        model_graph,
-        opset_imports=opsets,
-        producer_name="dlc",
-        producer_version=version("dlc"),
-        doc_string=header,
-    )
+    model.opset_import.extend(opsets)
+    model.producer_name, model.producer_version = "dlc", version("dlc")
+    model.doc_string = header
     # The oldest IR version that can hold this opset, for older runtimes' sake.
     model.ir_version = onnx.helper.find_min_ir_version_for(opsets, ignore_unknown=True)
     return model
