@@ -13,25 +13,14 @@ Prints, measured in this one run on this machine:
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import median_time
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the hand-written torch references live there
-
-
-def best_of(fn, repeat: int) -> float:
-    """Median wall time of ``fn()`` in seconds (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -42,7 +31,7 @@ def main() -> None:
     from dlc.compiler import load, load_source
 
     spec = ROOT / "specs" / "resnet50.dl"
-    dlc_s = best_of(lambda: load(spec).params, args.repeat)
+    dlc_s = median_time(lambda: load(spec).params, args.repeat)
     print(f"ResNet-50 front end (parse, IR, shapes, counts): {dlc_s * 1e3:8.2f} ms")
     try:
         import torch
@@ -50,14 +39,14 @@ def main() -> None:
 
         torch.set_num_threads(2)
         factory = REFERENCES["resnet50.dl"][0]
-        torch_s = best_of(lambda: sum(p.numel() for p in factory().parameters()), args.repeat)
+        torch_s = median_time(lambda: sum(p.numel() for p in factory().parameters()), args.repeat)
         print(f"ResNet-50 torch.nn construction + param sum:     {torch_s * 1e3:8.2f} ms")
         print(f"  ratio torch / dlc: {torch_s / dlc_s:.1f}x (target >= 20x)")
     except ImportError:
         print("  (torch not installed: no comparison)")
 
     cmd = [sys.executable, "-m", "dlc.compiler.cli", "summary", str(ROOT / "specs" / "resnet18.dl")]
-    wall = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
+    wall = median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
     probe = subprocess.run(
         [
             sys.executable,
@@ -79,7 +68,7 @@ def main() -> None:
     for layers in (100, 1_000, 10_000):
         body = "\n".join("  dense(64); relu" for _ in range(layers // 2))
         src = f"network Deep() {{\n  input x: float32[N, 64]\n{body}\n}}\n"
-        s = best_of(lambda src=src: load_source(src).counts, 3 if layers > 1000 else 10)
+        s = median_time(lambda src=src: load_source(src).counts, 3 if layers > 1000 else 10)
         base = base or s / layers
         print(
             f"  {layers:>6} layers: {s * 1e3:9.1f} ms  ({s / layers * 1e6:6.1f} us/layer, "

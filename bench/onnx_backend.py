@@ -29,6 +29,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
+from timing import median_time
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the hand-written torch references live there
@@ -40,17 +41,6 @@ MODELS = [
     ("SentimentLSTM", "sentiment_lstm.dl"),
     ("TinyTransformer", "tiny_transformer.dl"),
 ]
-
-
-def median_time(fn, repeat: int) -> float:
-    """Median wall time of ``fn()`` in seconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def interleaved(fns: dict, repeat: int) -> dict[str, float]:
@@ -104,38 +94,23 @@ def torch_export(model, net, feeds, path: str) -> str:
         for n, t in net.inputs.items()
     }
     quiet = io.StringIO()
+
+    def export(**how) -> None:
+        with redirect_stdout(quiet), redirect_stderr(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, path, opset_version=OPSET, input_names=names,
+                              output_names=list(net.outputs), **how)
+
     try:
         dims = {
             n: {i: torch.export.Dim(s, min=2, max=4096) for i, s in a.items()}
             for n, a in axes.items()
         }
-        with redirect_stdout(quiet), redirect_stderr(quiet), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                args,
-                path,
-                dynamo=True,
-                opset_version=OPSET,
-                input_names=names,
-                output_names=list(net.outputs),
-                dynamic_shapes=tuple(dims.values()),
-            )
+        export(dynamo=True, dynamic_shapes=tuple(dims.values()))
         return "dynamo"
     except Exception as exc:  # no onnxscript, or the dynamo exporter fails on the model
         reason = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
-        with redirect_stdout(quiet), redirect_stderr(quiet), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                args,
-                path,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=names,
-                output_names=list(net.outputs),
-                dynamic_axes=axes,
-            )
+        export(dynamo=False, dynamic_axes=axes)
         return f"torchscript (dynamo failed: {reason})"
 
 
