@@ -9,7 +9,6 @@ statements after it are still checked and independent errors are reported togeth
 
 from __future__ import annotations
 
-import difflib
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -24,46 +23,10 @@ from .ops import OPS
 from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
 from .program import Program
 from .symbolic import Dim, Sym, equal, fmt_shape
+from .values import BUILTINS, POISON, Callee, Poison, Tensor, describe, suggest
 
-# ---- values ----------------------------------------------------------------------------
+# ---- evaluation ------------------------------------------------------------------------
 
-
-class Tensor:
-    """A tensor value during elaboration: the IR value it names and its type."""
-
-    __slots__ = ("name", "type", "node")
-
-    def __init__(self, name: str, type: TensorType, node: Node):
-        self.name, self.type, self.node = name, type, node
-
-    def __repr__(self) -> str:
-        return f"tensor {self.type}"
-
-
-class _Poison:
-    """The value of anything that depends on an error already reported."""
-
-    def __repr__(self) -> str:
-        return "<error>"
-
-
-POISON = _Poison()
-
-
-@dataclass(frozen=True)
-class Callee:
-    """A name that can be called: an op, a block, a builtin function or an initialiser."""
-
-    kind: str  # op | block | builtin | init
-    name: str
-    target: Any = None
-
-
-def _range(*args):
-    return range(*args)
-
-
-BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
 _INIT_SIGNATURES = {name: Signature(args) for name, args in INITIALIZERS.items()}
 
 # Unrolling is eager, so runaway loops must stop with an error rather than exhaust memory.
@@ -96,27 +59,6 @@ _CMPS = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-
-
-def describe(v: Any) -> str:
-    """A value as a message shows it."""
-    if isinstance(v, Tensor):
-        return f"a tensor {v.type}"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, Callee):
-        return f"the {v.kind} '{v.name}'" if v.kind != "builtin" else f"the function '{v.name}'"
-    if isinstance(v, (tuple, list)):
-        inner = ", ".join(describe(x) for x in v)
-        return f"({inner})" if isinstance(v, tuple) else f"[{inner}]"
-    return str(v)
-
-
-def suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 # ---- frames ----------------------------------------------------------------------------
@@ -243,7 +185,7 @@ class Elaborator:
     def exec_assign(self, s: ast.Assign, frame: Frame) -> None:
         value = self.eval_layer(s.value, frame, layer_name=s.name)
         frame.env[s.name] = value
-        if isinstance(value, (Tensor, _Poison)):
+        if isinstance(value, (Tensor, Poison)):
             frame.current = value
 
     def exec_let(self, s: ast.Let, frame: Frame) -> None:
@@ -274,7 +216,7 @@ class Elaborator:
             self.exec_body(s.body, frame)
 
     def set_current(self, value: Any, frame: Frame, span: Span) -> None:
-        if isinstance(value, (Tensor, _Poison)):
+        if isinstance(value, (Tensor, Poison)):
             frame.current = value
         else:
             raise DlcError(
@@ -405,7 +347,7 @@ class Elaborator:
     # -- expressions -------------------------------------------------------------------
     def truth(self, expr, frame: Frame) -> bool:
         v = self.eval(expr, frame)
-        if isinstance(v, (Tensor, _Poison)) or isinstance(v, Callee):
+        if isinstance(v, (Tensor, Poison)) or isinstance(v, Callee):
             raise DlcError(
                 f"a condition must be a compile-time value, got {describe(v)}", expr.span
             )
@@ -476,8 +418,8 @@ class Elaborator:
         values = [v for v, _ in args]
         if kwargs:
             raise DlcError(f"{callee.name}() takes no keyword arguments", span)
-        if any(isinstance(v, (Tensor, _Poison)) for v in values):
-            bad = next(s for v, s in args if isinstance(v, (Tensor, _Poison)))
+        if any(isinstance(v, (Tensor, Poison)) for v in values):
+            bad = next(s for v, s in args if isinstance(v, (Tensor, Poison)))
             raise DlcError(f"{callee.name}() takes compile-time values, not tensors", bad)
         try:
             return callee.target(*values)
@@ -526,12 +468,12 @@ class Elaborator:
         return -v
 
     def _as_bool(self, v: Any, span: Span) -> bool:
-        if isinstance(v, (Tensor, _Poison, Callee, Sym)):
+        if isinstance(v, (Tensor, Poison, Callee, Sym)):
             raise DlcError(f"expected a compile-time truth value, got {describe(v)}", span)
         return bool(v)
 
     def _arith_operand(self, v: Any, op: str, span: Span) -> None:
-        if isinstance(v, _Poison):
+        if isinstance(v, Poison):
             raise DlcError("operand depends on an earlier error", span)
         if isinstance(v, (Callee, type(None), bool)) or (isinstance(v, Tensor) and op not in "+*"):
             raise DlcError(f"cannot apply '{op}' to {describe(v)}", span)
@@ -574,7 +516,7 @@ class Elaborator:
     def eval_compare(self, e: ast.Compare, frame: Frame) -> bool:
         values = [self.eval(x, frame) for x in e.operands]
         for v, x in zip(values, e.operands):
-            if isinstance(v, (Tensor, _Poison, Callee)):
+            if isinstance(v, (Tensor, Poison, Callee)):
                 raise DlcError(f"cannot compare {describe(v)}", x.span)
         for op, a, b in zip(e.ops, values, values[1:]):
             if isinstance(a, Sym) or isinstance(b, Sym):
@@ -617,7 +559,7 @@ class Elaborator:
 
     def eval_attr(self, e: ast.Attr, frame: Frame) -> Any:
         v = self.eval(e.value, frame)
-        if isinstance(v, _Poison):
+        if isinstance(v, Poison):
             raise DlcError("value depends on an earlier error", e.value.span)
         if not isinstance(v, Tensor):
             raise DlcError(f"{describe(v)} has no attribute '{e.name}'", e.span)
@@ -674,8 +616,8 @@ class Elaborator:
                     attrs[p.name] = sig.defaults[p.name]
                 continue
             value, vspan = bound[p.name]
-            if isinstance(value, _Poison) or (isinstance(value, tuple) and POISON in value):
-                raise _Poisoned
+            if isinstance(value, Poison) or (isinstance(value, tuple) and POISON in value):
+                raise Poisoned
             if isinstance(value, list):
                 value = tuple(value)
             elif isinstance(value, Callee) and value.kind == "init":
@@ -690,7 +632,7 @@ class Elaborator:
 
     def call_op(self, op: Op, span: Span, args, kwargs, frame: Frame, piped, layer_name):
         tensors = []
-        while args and isinstance(args[0][0], (Tensor, _Poison)):
+        while args and isinstance(args[0][0], (Tensor, Poison)):
             tensors.append(args.pop(0)[0])
         for v, s in [*args, *kwargs.values()]:
             if isinstance(v, Tensor):
@@ -712,7 +654,7 @@ class Elaborator:
                 attrs = op.normalize(attrs)
             except ArgError as exc:
                 raise DlcError(f"{op.name}: {exc}", span) from None
-        except _Poisoned:
+        except Poisoned:
             return POISON
         if any(x is POISON for x in inputs):
             return POISON
@@ -855,7 +797,7 @@ class Elaborator:
         if self.memo is None or not isinstance(x, Tensor):
             return None
         values = tuple(env[p.name] for p in block.params)
-        if any(isinstance(v, (Tensor, _Poison)) for v in values):
+        if any(isinstance(v, (Tensor, Poison)) for v in values):
             return None
         key = (block.name, _typed(values), x.type, tuple(frame.inits.items()))
         try:
@@ -910,7 +852,7 @@ class Elaborator:
         bound = self.bind_args(name, sig, span, args, kwargs)
         try:
             attrs = self.check_args(name, sig, bound)
-        except _Poisoned:
+        except Poisoned:
             raise DlcError(f"{name}: argument depends on an earlier error", span) from None
         return Init(name, tuple((k, attrs[k]) for k in sig.names if k in bound))
 
@@ -993,7 +935,7 @@ def _typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-class _Poisoned(Exception):
+class Poisoned(Exception):
     """An argument depends on an error already reported: skip the call quietly."""
 
 

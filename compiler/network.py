@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .counting import Counts, count
-from .elaborate import elaborate, suggest
+from .elaborate import elaborate
 from .errors import DlcError
 from .ir import Graph, TensorType
 from .program import Program, load_program
 from .symbolic import Dim
+from .values import suggest
 
 
 class Network:

@@ -1,0 +1,69 @@
+"""Compile-time values of the elaborator: tensors, the poison of failed statements,
+callable names, builtins, and how messages show values."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from .ir import Node, TensorType
+
+
+class Tensor:
+    """A tensor value during elaboration: the IR value it names and its type."""
+
+    __slots__ = ("name", "type", "node")
+
+    def __init__(self, name: str, type: TensorType, node: Node):
+        self.name, self.type, self.node = name, type, node
+
+    def __repr__(self) -> str:
+        return f"tensor {self.type}"
+
+
+class Poison:
+    """The value of anything that depends on an error already reported."""
+
+    def __repr__(self) -> str:
+        return "<error>"
+
+
+POISON = Poison()
+
+
+@dataclass(frozen=True)
+class Callee:
+    """A name that can be called: an op, a block, a builtin function or an initialiser."""
+
+    kind: str  # op | block | builtin | init
+    name: str
+    target: Any = None
+
+
+def _range(*args):
+    return range(*args)
+
+
+BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
+
+
+def describe(v: Any) -> str:
+    """A value as a message shows it."""
+    if isinstance(v, Tensor):
+        return f"a tensor {v.type}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, Callee):
+        return f"the {v.kind} '{v.name}'" if v.kind != "builtin" else f"the function '{v.name}'"
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(describe(x) for x in v)
+        return f"({inner})" if isinstance(v, tuple) else f"[{inner}]"
+    return str(v)
+
+
+def suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
