@@ -351,7 +351,7 @@ _MISTAKES = {
         _NET.format("relu relu"),
         _NET.format("relu dense(3)"),
     ],
-    "a block or network needs a name and a parameter list: `block name(params) { ... }`": [
+    "a block or network needs a name: `block name(params) { ... }`": [
         "block (c) { relu }\n",
         "network { relu }\n",
     ],

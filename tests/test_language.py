@@ -33,6 +33,12 @@ network Net() {   # trailing comment
     assert shape(net) == ("N", 4)
 
 
+def test_an_empty_parameter_list_may_be_dropped():
+    net = load_source("block mlp { dense(4); relu }\n"
+                      "network Net {\n  input x: float32[N, 3]\n  mlp\n}")
+    assert net.name == "Net" and net.params == 3 * 4 + 4
+
+
 def test_multiline_calls_pipelines_and_braces():
     net = load_source("""
 network Net()
