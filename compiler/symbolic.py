@@ -315,9 +315,5 @@ def product(dims: Iterable[Dim]) -> Dim:
     return out
 
 
-def fmt(d: Dim) -> str:
-    return str(d)
-
-
 def fmt_shape(shape: Iterable[Dim]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"

@@ -102,7 +102,6 @@ def real(
 
 
 BOOL = Kind("true or false", lambda v: v if isinstance(v, bool) else _BAD)
-AXIS = integer()
 
 
 def choice(*options: str) -> Kind:
@@ -337,7 +336,8 @@ class Signature:
         self.names = tuple(p.name for p in args)
         self.required = tuple(p.name for p in self.positional if p.default is REQUIRED)
         self.defaults = {
-            p.name: p.kind(p.default) if normalise and p.default not in (None, REQUIRED)
+            p.name: p.kind(p.default)
+            if normalise and p.default not in (None, REQUIRED)
             else p.default
             for p in self.positional
             if p.default is not REQUIRED
@@ -361,10 +361,6 @@ def register(op: Op | type[Op]) -> Any:
     instance.defaults = instance.sig.defaults
     OPS[instance.name] = instance
     return op
-
-
-def numel(shape: tuple[Dim, ...]) -> Dim:
-    return product(shape)
 
 
 def per_example(shape: tuple[Dim, ...]) -> Dim:
