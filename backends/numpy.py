@@ -5,7 +5,7 @@ conv or dense layer before it (when that layer feeds nothing else), lets each op
 weights (``Op.numpy_prepare``), drops nodes that no output needs, and works out where each
 value is read for the last time. The callable it returns then runs many times: it checks the
 inputs (names, rank, dtype, static dims, symbolic dims bound consistently, the graph's
-constraints; compiler/inputs.py, as every backend does), walks the steps calling each op's
+constraints; runtime/inputs.py, as every backend does), walks the steps calling each op's
 kernel (``Op.numpy``, next to its shape rule in compiler/ops), frees each value after its
 last use, and lets an elementwise kernel write into an input that dies there. ``run`` does
 both for one call.
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.errors import DlcError
-from ..compiler.inputs import InputChecker
-from ..compiler.ir import Graph, Node
+from ..compiler.ir.graph import Graph, Node
 from ..compiler.ops import OPS
-from ..compiler.weights import check_weights
+from ..runtime.inputs import InputChecker
+from ..runtime.weights import check_weights
 
 if TYPE_CHECKING:
     from ..compiler.network import Network
@@ -124,7 +124,7 @@ class Compiled:
     # -- inputs --------------------------------------------------------------------------
     def _check(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         """The inputs in declaration order, as arrays, or an InputError naming the first one
-        that does not fit its declaration or the graph's constraints (compiler/inputs.py)."""
+        that does not fit its declaration or the graph's constraints (runtime/inputs.py)."""
         xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
         self._inputs.check([x.shape for x in xs], [_dtype_name(x.dtype) for x in xs])
         return xs

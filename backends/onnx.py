@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.errors import DlcError
-from ..compiler.files import target_folder
-from ..compiler.ir import FLOAT_DTYPES, Graph, Node, TensorType
-from ..compiler.symbolic import Sym
-from ..compiler.weights import NP_DTYPES
+from ..compiler.ir.graph import FLOAT_DTYPES, Graph, Node, TensorType
+from ..compiler.ir.symbolic import Sym
+from ..runtime.files import target_folder
+from ..runtime.weights import NP_DTYPES
 
 if TYPE_CHECKING:
     import onnx
@@ -247,7 +247,7 @@ def to_model(
     from importlib.metadata import version
 
     from ..compiler.ops import OPS, Op
-    from ..compiler.weights import check_weights
+    from ..runtime.weights import check_weights
 
     onnx = _onnx()
     graph = net.graph if hasattr(net, "graph") else net

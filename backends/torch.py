@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ..compiler.errors import DlcError
-from ..compiler.inputs import InputChecker, InputError
-from ..compiler.ir import Graph, Init
+from ..compiler.ir.graph import Graph, Init
 from ..compiler.ops import OPS, Op
-from ..compiler.weights import check_weights
+from ..runtime.inputs import InputChecker, InputError
+from ..runtime.weights import check_weights
 
 if TYPE_CHECKING:
     from ..compiler.network import Network
@@ -120,7 +120,7 @@ class CompiledModule(nn.Module):
 
     def _check(self, args: tuple, kwargs: dict) -> list:
         """The inputs in declaration order, checked as every backend checks them (names,
-        rank, dtype, dims, the graph's constraints: compiler/inputs.py), or an InputError.
+        rank, dtype, dims, the graph's constraints: runtime/inputs.py), or an InputError.
         Under torch.export a dynamic dim is symbolic: the checker leaves it to export."""
         xs = self._dlc_check.order(args, kwargs)
         self._dlc_check.check([tuple(x.shape) for x in xs], [_dtype_name(x) for x in xs])

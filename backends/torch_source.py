@@ -21,12 +21,12 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..compiler.elaborate.values import describe
 from ..compiler.errors import DlcError
-from ..compiler.ir import Node, Scope
+from ..compiler.ir.graph import Node, Scope
+from ..compiler.ir.symbolic import Sym, symbols
 from ..compiler.ops import OPS
 from ..compiler.ops.base import literal
-from ..compiler.symbolic import Sym, symbols
-from ..compiler.values import describe
 
 if TYPE_CHECKING:
     from ..compiler.network import Network

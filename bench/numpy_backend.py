@@ -88,7 +88,7 @@ def resnet18(rng):
     import numpy as np
 
     from dlc.compiler import load
-    from dlc.compiler.weights import init_weights
+    from dlc.runtime.weights import init_weights
 
     net = load(ROOT / "specs" / "resnet18.dl")
     w = init_weights(net, 0)
@@ -120,7 +120,7 @@ def workloads(names):
     from reference_models import REFERENCES
 
     from dlc.compiler import load_source
-    from dlc.compiler.weights import init_weights
+    from dlc.runtime.weights import init_weights
 
     rng = np.random.default_rng(0)
     resnet, resnet_w = resnet18(rng)
@@ -175,7 +175,7 @@ def main() -> None:
     import torch
 
     from dlc.backends.numpy import compile
-    from dlc.compiler.symbolic import evaluate
+    from dlc.compiler.ir.symbolic import evaluate
 
     torch.set_num_threads(args.threads)
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(np.float32)

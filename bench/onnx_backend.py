@@ -98,8 +98,15 @@ def torch_export(model, net, feeds, path: str) -> str:
     def export(**how) -> None:
         with redirect_stdout(quiet), redirect_stderr(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, args, path, opset_version=OPSET, input_names=names,
-                              output_names=list(net.outputs), **how)
+            torch.onnx.export(
+                model,
+                args,
+                path,
+                opset_version=OPSET,
+                input_names=names,
+                output_names=list(net.outputs),
+                **how,
+            )
 
     try:
         dims = {
@@ -138,7 +145,7 @@ def measure(title: str, spec: str, args, tmp: str) -> tuple[dict[str, str], str]
 
     from dlc.backends.onnx import export
     from dlc.compiler import load
-    from dlc.compiler.weights import init_weights
+    from dlc.runtime.weights import init_weights
 
     net = load(ROOT / "specs" / spec)
     weights = init_weights(net, seed=0)

@@ -27,7 +27,7 @@ from reference_models import REFERENCES  # noqa: E402
 from dlc.backends.torch import build  # noqa: E402
 from dlc.backends.torch_source import emit  # noqa: E402
 from dlc.compiler import load  # noqa: E402
-from dlc.compiler.weights import init_weights  # noqa: E402
+from dlc.runtime.weights import init_weights  # noqa: E402
 
 # spec, batch, inputs of that batch
 CASES = [

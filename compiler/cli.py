@@ -10,12 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .elaborate import constant
+from ..runtime.files import write_text
+from .elaborate.elaborator import constant
 from .errors import DlcError
-from .files import write_text
+from .frontend.parser import parse_expr
+from .frontend.program import Program, load_program
 from .network import Network, _compile
-from .parser import parse_expr
-from .program import Program, load_program
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -109,7 +109,7 @@ def cmd_ir(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from .weights import init_weights, save_weights
+    from ..runtime.weights import init_weights, save_weights
 
     net = _one(args)
     weights = init_weights(net, seed=args.seed)
@@ -146,7 +146,7 @@ def _read_inputs(net: Network, items: Sequence[str]) -> dict:
 def cmd_run(args) -> int:
     import numpy as np
 
-    from .weights import check_weights, init_weights, save_arrays
+    from ..runtime.weights import check_weights, init_weights, save_arrays
 
     net = _one(args)
     inputs = _read_inputs(net, args.input)
@@ -160,8 +160,10 @@ def cmd_run(args) -> int:
     for name, value in named.items():
         flat = value.astype(np.float64).ravel()
         head = ", ".join(f"{v:.6g}" for v in flat[:4])
-        print(f"{name}: {value.dtype}{list(value.shape)} mean={flat.mean():.6g} "
-              f"std={flat.std():.6g} [{head}{', ...' if flat.size > 4 else ''}]")
+        print(
+            f"{name}: {value.dtype}{list(value.shape)} mean={flat.mean():.6g} "
+            f"std={flat.std():.6g} [{head}{', ...' if flat.size > 4 else ''}]"
+        )
     return EXIT_OK
 
 
@@ -197,7 +199,7 @@ BACKENDS = {"numpy": _run_numpy, "torch": _run_torch, "onnxruntime": _run_onnxru
 
 
 def cmd_compile(args) -> int:
-    from .weights import check_weights, init_weights
+    from ..runtime.weights import check_weights, init_weights
 
     net = _one(args)
     weights = None

@@ -9,13 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .counting import Counts, count
-from .elaborate import elaborate
+from .analysis.counting import Counts, count
+from .elaborate.elaborator import elaborate
+from .elaborate.values import suggest
 from .errors import DlcError
-from .ir import Graph, TensorType
-from .program import Program, load_program
-from .symbolic import Dim
-from .values import suggest
+from .frontend.program import Program, load_program
+from .ir.graph import Graph, TensorType
+from .ir.symbolic import Dim
 
 
 class Network:
@@ -60,7 +60,7 @@ class Network:
 
     def summary(self, format: str = "table", depth: int | None = None) -> str:
         """The summary as text: a rich table (``format="table"``) or JSON (``"json"``)."""
-        from . import summary
+        from .analysis import summary
 
         if format == "json":
             return summary.to_json_text(self)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlc.compiler import load_source
-from dlc.compiler.weights import init_weights
+from dlc.runtime.weights import init_weights
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -16,7 +16,8 @@ from dlc.backends.onnx import to_model  # noqa: E402
 from dlc.backends.torch import build  # noqa: E402
 
 PROGRAMS = {
-    "squeeze_excite": ("""
+    "squeeze_excite": (
+        """
 block se(r = 4) {
   let c = input.shape[1]
   s = input | global_avgpool | dense(c // r) | relu | dense(c) | sigmoid | reshape(c, 1, 1)
@@ -42,8 +43,11 @@ network Net(widths = [8, 16]) {
   feat = mean(axis=(2, 3))
   logits = feat | dense(5)
   output logits, softmax(logits)
-}""", {"img": (2, 3, 16, 12)}),
-    "cross_attention": ("""
+}""",
+        {"img": (2, 3, 16, 12)},
+    ),
+    "cross_attention": (
+        """
 network Net(d = 16) {
   input a: float32[N, T, 6]
   input b: float32[N, S, 10]
@@ -53,8 +57,11 @@ network Net(d = 16) {
   y = concat(q, ctx, axis=-1) | layernorm | dense(8) | transpose(1, 2)
   y = y | conv1d(8, 3, causal=true, dilation=2) | permute(0, 2, 1) | last
   output y + y * y
-}""", {"a": (2, 7, 6), "b": (2, 5, 10)}),
-    "tokens_and_pools": ("""
+}""",
+        {"a": (2, 7, 6), "b": (2, 5, 10)},
+    ),
+    "tokens_and_pools": (
+        """
 block head(k) {
   h = transpose(1, 2)
   p = h | maxpool1d(2, ceil_mode=true) | avgpool1d(3, stride=1, padding=1)
@@ -68,8 +75,11 @@ network Net() {
   head(2)
   repeat 0 { relu }
   log_softmax(axis=1)
-}""", {"t": (3, 9)}),
-    "unet_like": ("""
+}""",
+        {"t": (3, 9)},
+    ),
+    "unet_like": (
+        """
 block down(c) { maxpool2d(2); conv2d(c, 3, padding=1); batchnorm; relu }
 block up(skip, c) {
   u = conv_transpose2d(c, 2, stride=2)
@@ -85,7 +95,9 @@ network Net() {
   d1 = d2 | up(e1, 4)
   conv2d(3, 1)
   upsample(2); adaptive_avgpool2d((3, 5)); flatten; dense(4); dropout(0.2)
-}""", {"x": (2, 2, 16, 24)}),
+}""",
+        {"x": (2, 2, 16, 24)},
+    ),
 }
 
 
@@ -118,8 +130,9 @@ def test_numpy_torch_and_onnxruntime_agree(name):
     with torch.no_grad():
         theirs = build(net, weights).eval()(**{k: torch.from_numpy(v) for k, v in xs.items()})
     theirs = theirs if isinstance(theirs, tuple) else (theirs,)
-    session = ort.InferenceSession(to_model(net, weights).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        to_model(net, weights).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     runtime = session.run(list(net.outputs), xs)
 
     assert len(ours) == len(theirs) == len(runtime) == len(net.outputs)

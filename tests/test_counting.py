@@ -22,7 +22,7 @@ network Net() {
 
 def test_symbolic_peak_stays_a_formula():
     net = load_source("network Net() { input x: float32[N, 8, T]; conv1d(16, 3, padding=1) }")
-    assert str(net.counts.peak_activation_bytes) == "96*T"      # (8 + 16) channels * 4 B
+    assert str(net.counts.peak_activation_bytes) == "96*T"  # (8 + 16) channels * 4 B
     assert str(net.macs) == f"{16 * 8 * 3}*T"
 
 

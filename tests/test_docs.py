@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dlc.compiler import DlcError, load
-from dlc.compiler.program import load_program
+from dlc.compiler.frontend.program import load_program
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 BLOCKS = re.findall(r"^```dl( error)?\n(.*?)^```$", DOC.read_text(), re.S | re.M)

@@ -63,6 +63,7 @@ def assert_well_formed(err: DlcError) -> None:
 
 # ---- syntax ------------------------------------------------------------------------------
 
+
 def test_missing_close_paren_first_statement():
     err = expect("network A() {\n  conv2d(16, 3\n  relu\n}\n", 3, 3, "missing ')'", "'relu'")
     assert any("2:9" in n for n in err.notes), str(err)
@@ -92,13 +93,18 @@ def test_missing_close_bracket_in_input_shape():
 
 
 def test_equals_instead_of_colon_in_input():
-    expect("network A() {\n  input x = float32[N, 3]\n}\n", 2, 11, "':'", "'='",
-           "input NAME: DTYPE")
+    expect(
+        "network A() {\n  input x = float32[N, 3]\n}\n", 2, 11, "':'", "'='", "input NAME: DTYPE"
+    )
 
 
 def test_equals_instead_of_colon_in_second_input():
-    expect("network A(k = 1) {\n  input x: float32[N, 3]\n  input y = float32[N, 3]\n}\n",
-           3, 11, "input NAME: DTYPE")
+    expect(
+        "network A(k = 1) {\n  input x: float32[N, 3]\n  input y = float32[N, 3]\n}\n",
+        3,
+        11,
+        "input NAME: DTYPE",
+    )
 
 
 def test_missing_comma_between_arguments():
@@ -143,13 +149,20 @@ def test_block_without_name():
 
 # ---- names -------------------------------------------------------------------------------
 
+
 def test_unknown_op_suggests_closest():
     expect(net("conv2(16, 3)"), 3, 3, "unknown op", "'conv2'", "did you mean 'conv2d'?")
 
 
 def test_unknown_keyword_argument_suggests_closest():
-    expect(net("conv2d(16, 3, strid=2)"), 3, 17, "conv2d", "no argument 'strid'",
-           "did you mean 'stride'?")
+    expect(
+        net("conv2d(16, 3, strid=2)"),
+        3,
+        17,
+        "conv2d",
+        "no argument 'strid'",
+        "did you mean 'stride'?",
+    )
 
 
 def test_unknown_name():
@@ -161,8 +174,13 @@ def test_unknown_capitalised_name_explains_symbolic_dims():
 
 
 def test_unknown_dtype_suggests_closest():
-    expect("network A() {\n  input x: float23[N, 3]\n}\n", 2, 12, "unknown dtype 'float23'",
-           "did you mean 'float32'?")
+    expect(
+        "network A() {\n  input x: float23[N, 3]\n}\n",
+        2,
+        12,
+        "unknown dtype 'float23'",
+        "did you mean 'float32'?",
+    )
 
 
 def test_network_called_as_a_layer():
@@ -171,9 +189,9 @@ def test_network_called_as_a_layer():
 
 # ---- argument values ---------------------------------------------------------------------
 
+
 def test_stride_zero():
-    expect(net("conv2d(16, 3, stride=0)"), 3, 17, "conv2d", "'stride'", "positive integer",
-           "got 0")
+    expect(net("conv2d(16, 3, stride=0)"), 3, 17, "conv2d", "'stride'", "positive integer", "got 0")
 
 
 def test_dropout_probability_out_of_range():
@@ -185,8 +203,16 @@ def test_float_where_an_integer_is_needed():
 
 
 def test_padding_string_not_a_choice():
-    expect(net('conv2d(16, 3, padding="sam")'), 3, 17, "conv2d", "'padding'", '"same"',
-           '"valid"', 'got "sam"')
+    expect(
+        net('conv2d(16, 3, padding="sam")'),
+        3,
+        17,
+        "conv2d",
+        "'padding'",
+        '"same"',
+        '"valid"',
+        'got "sam"',
+    )
 
 
 def test_negative_kernel_in_a_tuple():
@@ -219,6 +245,7 @@ def test_groups_must_divide_filters():
 
 # ---- shapes and dtypes -------------------------------------------------------------------
 
+
 def test_rank_mismatch_names_the_producer():
     err = expect(net("flatten", "conv2d(64, 3)"), 4, 3, "conv2d", "rank-4", "[N, 3072]")
     assert any("produced by flatten" in n and "3:3" in n for n in err.notes), str(err)
@@ -235,24 +262,45 @@ def test_pool_window_bigger_than_input():
 
 
 def test_residual_shape_mismatch():
-    expect(net("residual { conv2d(8, 3, padding=1) }"), 3, 3, "residual", "[N, 8, 32, 32]",
-           "[N, 3, 32, 32]", "shortcut")
+    expect(
+        net("residual { conv2d(8, 3, padding=1) }"),
+        3,
+        3,
+        "residual",
+        "[N, 8, 32, 32]",
+        "[N, 3, 32, 32]",
+        "shortcut",
+    )
 
 
 def test_residual_shortcut_shape_mismatch():
-    expect(net("residual { conv2d(8, 3, padding=1) } shortcut { conv2d(4, 1) }"), 3, 3,
-           "residual", "[N, 8, 32, 32]", "[N, 4, 32, 32]")
+    expect(
+        net("residual { conv2d(8, 3, padding=1) } shortcut { conv2d(4, 1) }"),
+        3,
+        3,
+        "residual",
+        "[N, 8, 32, 32]",
+        "[N, 4, 32, 32]",
+    )
 
 
 def test_concat_mismatch():
-    err = expect(net("a = conv2d(8, 3)", "b = x | conv2d(8, 1)", "concat(a, b, axis=1)"), 5, 3,
-                 "concat")
+    err = expect(
+        net("a = conv2d(8, 3)", "b = x | conv2d(8, 1)", "concat(a, b, axis=1)"), 5, 3, "concat"
+    )
     assert "30" in err.message and "32" in err.message, err.message
 
 
 def test_add_of_incompatible_shapes():
-    err = expect(net("a = conv2d(8, 1)", "b = x | conv2d(4, 1)", "add(a, b)"), 5, 3, "add",
-                 "[N, 8, 32, 32]", "[N, 4, 32, 32]", "broadcast")
+    err = expect(
+        net("a = conv2d(8, 1)", "b = x | conv2d(4, 1)", "add(a, b)"),
+        5,
+        3,
+        "add",
+        "[N, 8, 32, 32]",
+        "[N, 4, 32, 32]",
+        "broadcast",
+    )
     assert len([n for n in err.notes if "produced by conv2d" in n]) == 2, str(err)
 
 
@@ -265,8 +313,9 @@ def test_embedding_on_float_input():
 
 
 def test_dense_on_int_input():
-    expect(net("dense(4)", shape="int64[N, 8]"), 3, 3, "dense", "floating-point", "int64",
-           "embedding")
+    expect(
+        net("dense(4)", shape="int64[N, 8]"), 3, 3, "dense", "floating-point", "int64", "embedding"
+    )
 
 
 def test_reshape_that_does_not_divide():
@@ -286,11 +335,13 @@ def test_attention_on_an_image():
 
 
 def test_sequence_longer_than_positional_encoding():
-    expect(net("positional_encoding(max_len=5)", shape="float32[N, 10, 8]"), 3, 3, "max_len=5",
-           "10")
+    expect(
+        net("positional_encoding(max_len=5)", shape="float32[N, 10, 8]"), 3, 3, "max_len=5", "10"
+    )
 
 
 # ---- blocks ------------------------------------------------------------------------------
+
 
 def test_self_recursive_block_names_the_cycle():
     text = "block b(c) {\n  conv2d(c, 1)\n  b(c)\n}\n" + net("b(8)")
@@ -314,8 +365,7 @@ def test_error_inside_a_block_gives_the_call_chain():
 
 
 def test_nested_block_chain_innermost_first():
-    text = ("block inner(c) {\n  dense(c)\n}\nblock outer(c) {\n  inner(c)\n}\n"
-            + net("outer(0)"))
+    text = "block inner(c) {\n  dense(c)\n}\nblock outer(c) {\n  inner(c)\n}\n" + net("outer(0)")
     err = expect(text, 2, 9, "dense", "'units'")
     assert [name for name, _ in err.chain] == ["inner", "outer"]
     text_lines = str(err).splitlines()
@@ -337,6 +387,7 @@ def test_block_with_two_outputs():
 
 
 # ---- files and imports -------------------------------------------------------------------
+
 
 def test_import_cycle(tmp_path: Path):
     (tmp_path / "a.dl").write_text('import "b.dl"\n' + net("relu"))
@@ -387,8 +438,12 @@ def test_missing_file():
 
 
 def test_duplicate_block():
-    expect("block b() {\n  relu\n}\nblock b() {\n  tanh\n}\n" + net("b"), 4, 7,
-           "block 'b' is already defined at spec.dl:1:7")
+    expect(
+        "block b() {\n  relu\n}\nblock b() {\n  tanh\n}\n" + net("b"),
+        4,
+        7,
+        "block 'b' is already defined at spec.dl:1:7",
+    )
 
 
 def test_duplicate_network():
@@ -401,12 +456,14 @@ def test_duplicate_input():
 
 # ---- network parameters and selection ----------------------------------------------------
 
+
 def test_set_unknown_network_parameter():
     text = "network A(classes = 10) {\n  input x: float32[N, 3]\n  dense(classes)\n}\n"
     err = compile_error(text, clases=5)
     assert err.span is None  # the mistake is in the caller's overrides, not in the spec
-    assert str(err).startswith("error: network A has no parameter 'clases'; "
-                               "did you mean 'classes'?")
+    assert str(err).startswith(
+        "error: network A has no parameter 'clases'; did you mean 'classes'?"
+    )
 
 
 def test_set_parameter_to_a_bad_value_points_at_the_use():
@@ -441,9 +498,9 @@ def test_layer_before_any_input():
 
 # ---- several errors at once --------------------------------------------------------------
 
+
 def test_independent_errors_are_reported_together():
-    err = compile_error(net("conv2(8, 3)", "relu", "flatten", "dense(3.5)", "dropout(2.0)",
-                            "foo"))
+    err = compile_error(net("conv2(8, 3)", "relu", "flatten", "dense(3.5)", "dropout(2.0)", "foo"))
     where = [(e.span.line, e.span.col) for e in err.errors]
     assert len(err.errors) >= 3
     assert where == [(3, 3), (6, 9), (7, 11), (8, 3)]
@@ -467,6 +524,7 @@ def test_a_value_that_depends_on_an_error_is_not_reported_again():
 
 # ---- control and expressions -------------------------------------------------------------
 
+
 def test_repeat_with_a_float_count():
     expect(net("repeat 2.5 { relu }"), 3, 10, "repeat", "integer", "2.5")
 
@@ -476,8 +534,14 @@ def test_repeat_with_a_string_count():
 
 
 def test_for_unpacking_mismatch():
-    expect(net("for a, b in [(1, 2), (3, 4, 5)] { relu }"), 3, 15, "cannot unpack", "(3, 4, 5)",
-           "2 names")
+    expect(
+        net("for a, b in [(1, 2), (3, 4, 5)] { relu }"),
+        3,
+        15,
+        "cannot unpack",
+        "(3, 4, 5)",
+        "2 names",
+    )
 
 
 def test_for_over_a_number():
@@ -490,8 +554,14 @@ def test_undecidable_symbolic_comparison():
 
 
 def test_index_out_of_range():
-    expect(net("let t = (1, 2, 3)", "flatten", "dense(t[5])"), 5, 11, "index 5", "out of range",
-           "length 3")
+    expect(
+        net("let t = (1, 2, 3)", "flatten", "dense(t[5])"),
+        5,
+        11,
+        "index 5",
+        "out of range",
+        "length 3",
+    )
 
 
 def test_negative_index_out_of_range():
@@ -543,8 +613,13 @@ def test_input_dim_must_be_an_integer():
 
 
 def test_unknown_init_target_suggests_closest():
-    expect(net("init wieght = zeros", "flatten", "dense(3)"), 3, 8, "'wieght'",
-           "did you mean 'weight'?")
+    expect(
+        net("init wieght = zeros", "flatten", "dense(3)"),
+        3,
+        8,
+        "'wieght'",
+        "did you mean 'weight'?",
+    )
 
 
 def test_init_that_is_not_an_initialiser():
@@ -605,17 +680,24 @@ def test_form_feed_in_a_comment_does_not_shift_the_quoted_line():
 
 # ---- the command line --------------------------------------------------------------------
 
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlc.compiler.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dlc.compiler.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     (tmp_path / "ok.dl").write_text("network A(k = 2) {\n  input x: float32[N, 3]\n  dense(k)\n}\n")
     (tmp_path / "bad.dl").write_text(net("conv2(8, 3)", "relu", "dropout(2.0)"))
-    (tmp_path / "two.dl").write_text(net("flatten", "dense(4)")
-                                     + net("flatten", "dense(5)", header="network B() {"))
+    (tmp_path / "two.dl").write_text(
+        net("flatten", "dense(4)") + net("flatten", "dense(5)", header="network B() {")
+    )
     (tmp_path / "syntax.dl").write_text(net("conv2d(16, 3) @ relu"))
     return tmp_path
 
@@ -651,16 +733,19 @@ def test_cli_check_several_files_keeps_going(files: Path):
     assert "bad.dl:3:3: error:" in r.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ("check", "missing.dl"),
-    ("summary", "missing.dl"),
-    ("summary", "two.dl"),  # several networks, no --network
-    ("summary", "two.dl", "--network", "C"),
-    ("ir", "ok.dl", "--set", "k"),
-    ("summary", "ok.dl", "--set", "k=foo"),
-    ("summary", "ok.dl", "--dim", "N=x"),
-    ("frobnicate", "ok.dl"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "missing.dl"),
+        ("summary", "missing.dl"),
+        ("summary", "two.dl"),  # several networks, no --network
+        ("summary", "two.dl", "--network", "C"),
+        ("ir", "ok.dl", "--set", "k"),
+        ("summary", "ok.dl", "--set", "k=foo"),
+        ("summary", "ok.dl", "--dim", "N=x"),
+        ("frobnicate", "ok.dl"),
+    ],
+)
 def test_cli_usage_errors_exit_2(files: Path, args):
     r = run_cli(*args, cwd=files)
     assert r.returncode == 2, (r.stdout, r.stderr)

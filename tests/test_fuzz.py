@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dlc.compiler import DlcError, load_source
-from dlc.compiler.initializers import INITIALIZERS
+from dlc.compiler.ir.initializers import INITIALIZERS
 from dlc.compiler.ops import OPS
 from dlc.compiler.ops.base import REQUIRED
 
@@ -32,9 +32,15 @@ TIME_LIMIT = 10.0  # seconds for one compile: far more than any of these inputs 
 
 # DLC_FUZZ_SCALE=20 pytest tests/test_fuzz.py explores 20 times as many inputs.
 SCALE = float(os.environ.get("DLC_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 
 # Inputs that crashed the compiler with another exception: the first three were found by
 # these tests and are fixed (kept as regressions); the last still raises MemoryError.
@@ -109,18 +115,88 @@ def check(text: str, *, deep: bool = False) -> None:
 
 # ---- (a) random text and token soup ------------------------------------------------------
 
-KEYWORDS = ["import", "block", "network", "input", "output", "residual", "shortcut", "if",
-            "else", "repeat", "for", "in", "let", "init", "true", "false", "and", "or", "not"]
-NAMES = [*sorted(OPS), *INITIALIZERS, "range", "len", "min", "max", "abs", "x", "y", "c", "N",
-         "T", "H", "W", "float32", "int64", "bool", "shape", "rank", "dtype", "weight", "bias"]
-PUNCT = ["(", ")", "[", "]", "{", "}", ",", ":", ";", "=", "|", ".", "+", "-", "*", "/", "//",
-         "%", "**", "<", ">", "<=", ">=", "==", "!=", "#", '"', "'"]
+KEYWORDS = [
+    "import",
+    "block",
+    "network",
+    "input",
+    "output",
+    "residual",
+    "shortcut",
+    "if",
+    "else",
+    "repeat",
+    "for",
+    "in",
+    "let",
+    "init",
+    "true",
+    "false",
+    "and",
+    "or",
+    "not",
+]
+NAMES = [
+    *sorted(OPS),
+    *INITIALIZERS,
+    "range",
+    "len",
+    "min",
+    "max",
+    "abs",
+    "x",
+    "y",
+    "c",
+    "N",
+    "T",
+    "H",
+    "W",
+    "float32",
+    "int64",
+    "bool",
+    "shape",
+    "rank",
+    "dtype",
+    "weight",
+    "bias",
+]
+PUNCT = [
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ";",
+    "=",
+    "|",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "**",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "==",
+    "!=",
+    "#",
+    '"',
+    "'",
+]
 NUMBERS = ["0", "1", "2", "3", "7", "64", "-1", "0.5", "1e-3", "1e309", ".5", "3."]
 STRINGS = ['"same"', '"valid"', '"x.dl"', "'tanh'", '""']
 TOKENS = KEYWORDS + NAMES + PUNCT + NUMBERS + STRINGS + ["\n", "\n", ";"]
 
-token_soup = st.lists(st.tuples(st.sampled_from(TOKENS), st.sampled_from([" ", " ", "", "\n"])),
-                      max_size=60).map(lambda pairs: "".join(t + s for t, s in pairs))
+token_soup = st.lists(
+    st.tuples(st.sampled_from(TOKENS), st.sampled_from([" ", " ", "", "\n"])), max_size=60
+).map(lambda pairs: "".join(t + s for t, s in pairs))
 
 
 @settings(FUZZ, max_examples=n(500))
@@ -130,8 +206,11 @@ def test_random_text(text):
 
 
 @settings(FUZZ, max_examples=n(500))
-@given(st.text(alphabet="network A(){}input x:float32[N,3]\n relu;=|.0123456789\"'#-+*/<>",
-               max_size=120))
+@given(
+    st.text(
+        alphabet="network A(){}input x:float32[N,3]\n relu;=|.0123456789\"'#-+*/<>", max_size=120
+    )
+)
 def test_random_text_from_the_languages_characters(text):
     check(text)
 
@@ -151,19 +230,26 @@ def test_token_soup_in_a_network(soup):
 @settings(FUZZ, max_examples=n(400))
 @given(token_soup, token_soup)
 def test_token_soup_in_a_block(params, soup):
-    check(f"block b({params}) {{\n{soup}\n}}\n"
-          f"network A() {{\n  input x: float32[N, 3, 8, 8]\n  b(4)\n}}\n")
+    check(
+        f"block b({params}) {{\n{soup}\n}}\n"
+        f"network A() {{\n  input x: float32[N, 3, 8, 8]\n  b(4)\n}}\n"
+    )
 
 
 # ---- (b) mutated specs -------------------------------------------------------------------
 
-TOKEN_RE = re.compile(r'"[^"\n]*"|(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?'
-                      r"|[A-Za-z_]\w*|//|\*\*|==|!=|<=|>=|\n|[^\s]")
+TOKEN_RE = re.compile(
+    r'"[^"\n]*"|(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?'
+    r"|[A-Za-z_]\w*|//|\*\*|==|!=|<=|>=|\n|[^\s]"
+)
 NUMBER_RE = re.compile(r"\d|\.\d")
-NEW_NUMBERS = st.one_of(st.integers(-3, 1024).map(str),
-                        st.sampled_from(["0.0", "0.5", "2.5", "1e-3", "1e309", "-0.5", "3."]))
-NEW_NAMES = st.one_of(st.sampled_from(KEYWORDS + NAMES),
-                      st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True))
+NEW_NUMBERS = st.one_of(
+    st.integers(-3, 1024).map(str),
+    st.sampled_from(["0.0", "0.5", "2.5", "1e-3", "1e309", "-0.5", "3."]),
+)
+NEW_NAMES = st.one_of(
+    st.sampled_from(KEYWORDS + NAMES), st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
+)
 
 
 @st.composite
@@ -174,8 +260,21 @@ def mutated_spec(draw):
         i = draw(st.integers(0, len(tokens) - 1))
         start, end = tokens[i]
         tok = text[start:end]
-        how = draw(st.sampled_from(["delete", "duplicate", "swap", "number", "rename",
-                                    "rename_all", "insert", "char_delete", "char_insert"]))
+        how = draw(
+            st.sampled_from(
+                [
+                    "delete",
+                    "duplicate",
+                    "swap",
+                    "number",
+                    "rename",
+                    "rename_all",
+                    "insert",
+                    "char_delete",
+                    "char_insert",
+                ]
+            )
+        )
         if how == "delete":
             text = text[:start] + text[end:]
         elif how == "duplicate":
@@ -186,13 +285,14 @@ def mutated_spec(draw):
             if b <= c:
                 text = text[:a] + text[c:d] + text[b:c] + text[a:b] + text[d:]
         elif how == "number":
-            numbers = [s for s in tokens if NUMBER_RE.match(text[s[0]:s[1]])]
+            numbers = [s for s in tokens if NUMBER_RE.match(text[s[0] : s[1]])]
             if numbers:
                 a, b = draw(st.sampled_from(numbers))
                 text = text[:a] + draw(NEW_NUMBERS) + text[b:]
         elif how in ("rename", "rename_all"):
-            names = sorted({text[a:b] for a, b in tokens if re.fullmatch(r"[A-Za-z_]\w*",
-                                                                          text[a:b])})
+            names = sorted(
+                {text[a:b] for a, b in tokens if re.fullmatch(r"[A-Za-z_]\w*", text[a:b])}
+            )
             old, new = draw(st.sampled_from(names)), draw(NEW_NAMES)
             if how == "rename_all":
                 text = re.sub(rf"\b{re.escape(old)}\b", new, text)
@@ -204,7 +304,7 @@ def mutated_spec(draw):
             text = text[:start] + draw(st.sampled_from(TOKENS)) + " " + text[start:]
         elif how == "char_delete":
             k = draw(st.integers(0, len(text) - 1))
-            text = text[:k] + text[k + 1:]
+            text = text[:k] + text[k + 1 :]
         else:
             k = draw(st.integers(0, len(text)))
             text = text[:k] + draw(st.sampled_from(list("()[]{},:;=|.+-*/<>\n\"'#0a_ "))) + text[k:]
@@ -225,8 +325,23 @@ def test_mutated_specs(text):
 # ---- (c) well-formed programs of real op calls -------------------------------------------
 
 POSITIVE = st.integers(1, 8) | st.sampled_from([16, 32, 64])
-WRONG = st.sampled_from(["0", "-1", "2.5", "true", '"x"', "(1, 2, 3)", "x.shape[1]",
-                         "input.shape[-1]", "x.rank", "k", "k * 2", "x.shape[0]", "[]"])
+WRONG = st.sampled_from(
+    [
+        "0",
+        "-1",
+        "2.5",
+        "true",
+        '"x"',
+        "(1, 2, 3)",
+        "x.shape[1]",
+        "input.shape[-1]",
+        "x.rank",
+        "k",
+        "k * 2",
+        "x.shape[0]",
+        "[]",
+    ]
+)
 
 
 def _value(kind: str):
@@ -242,8 +357,15 @@ def _value(kind: str):
     elif "number" in kind:
         base = st.sampled_from(["0.0", "0.1", "0.5", "1e-5", "1.0"])
     elif "initialiser" in kind:
-        base = st.sampled_from(["xavier_uniform", "zeros", "normal(0, 0.02)", "orthogonal",
-                                'kaiming_normal(mode="fan_out", nonlinearity="relu")'])
+        base = st.sampled_from(
+            [
+                "xavier_uniform",
+                "zeros",
+                "normal(0, 0.02)",
+                "orthogonal",
+                'kaiming_normal(mode="fan_out", nonlinearity="relu")',
+            ]
+        )
     else:  # a positive / non-negative integer, maybe a tuple of 2, maybe "same"
         low = st.integers(0, 3) if "non-negative" in kind else POSITIVE
         base = low.map(str)
@@ -268,8 +390,11 @@ def op_call(draw, names: list[str]):
         required = sum(a.default is REQUIRED for a in sig)
         n = draw(st.integers(required, min(len(sig), required + 2)) | st.integers(0, len(sig)))
         args += [draw(_value(a.kind.describe)) for a in sig[:n]]
-        for a in draw(st.lists(st.sampled_from(sig[n:]), unique_by=lambda a: a.name,
-                               max_size=2)) if sig[n:] else []:
+        for a in (
+            draw(st.lists(st.sampled_from(sig[n:]), unique_by=lambda a: a.name, max_size=2))
+            if sig[n:]
+            else []
+        ):
             args.append(f"{a.name}={draw(_value(a.kind.describe))}")
     if not args and draw(st.booleans()):
         return op.name
@@ -280,8 +405,13 @@ def op_call(draw, names: list[str]):
 def statements(draw, names: list[str], depth: int = 0) -> list[str]:
     out = []
     for _ in range(draw(st.integers(1, 5 if depth == 0 else 2))):
-        kind = draw(st.sampled_from(["call", "call", "call", "bind", "pipe", "residual",
-                                     "repeat", "if", "let"] if depth < 2 else ["call"]))
+        kind = draw(
+            st.sampled_from(
+                ["call", "call", "call", "bind", "pipe", "residual", "repeat", "if", "let"]
+                if depth < 2
+                else ["call"]
+            )
+        )
         if kind == "call":
             out.append(draw(op_call(names)))
         elif kind in ("bind", "pipe"):
@@ -291,17 +421,35 @@ def statements(draw, names: list[str], depth: int = 0) -> list[str]:
             names.append(name)
         elif kind == "residual":
             body = "; ".join(draw(statements(names, depth + 1)))
-            short = draw(st.sampled_from(["", " shortcut { conv2d(8, 1) }",
-                                          " shortcut if input.shape[1] != 8 { dense(8) }"]))
+            short = draw(
+                st.sampled_from(
+                    [
+                        "",
+                        " shortcut { conv2d(8, 1) }",
+                        " shortcut if input.shape[1] != 8 { dense(8) }",
+                    ]
+                )
+            )
             out.append(f"residual {{ {body} }}{short}")
         elif kind == "repeat":
-            out.append(f"repeat {draw(st.integers(0, 3))} {{ "
-                       + "; ".join(draw(statements(names, depth + 1))) + " }")
+            out.append(
+                f"repeat {draw(st.integers(0, 3))} {{ "
+                + "; ".join(draw(statements(names, depth + 1)))
+                + " }"
+            )
         elif kind == "if":
-            cond = draw(st.sampled_from(["true", "k > 1", "x.rank == 4", "input.shape[1] != 3",
-                                         "x.shape[-1] > 2"]))
-            out.append(f"if {cond} {{ " + "; ".join(draw(statements(names, depth + 1)))
-                       + " } else { " + "; ".join(draw(statements(names, depth + 1))) + " }")
+            cond = draw(
+                st.sampled_from(
+                    ["true", "k > 1", "x.rank == 4", "input.shape[1] != 3", "x.shape[-1] > 2"]
+                )
+            )
+            out.append(
+                f"if {cond} {{ "
+                + "; ".join(draw(statements(names, depth + 1)))
+                + " } else { "
+                + "; ".join(draw(statements(names, depth + 1)))
+                + " }"
+            )
         else:
             out.append(f"let k = {draw(st.sampled_from(['3', 'x.shape[1]', 'x.rank * 2']))}")
     return out
@@ -310,10 +458,21 @@ def statements(draw, names: list[str], depth: int = 0) -> list[str]:
 @st.composite
 def program(draw) -> str:
     dtype = draw(st.sampled_from(["float32", "float32", "float16", "int64", "bool"]))
-    dims = draw(st.sampled_from([["N", "3", "32", "32"], ["N", "8", "H", "W"], ["N", "T", "16"],
-                                 ["N", "4", "L"], ["N", "16"], ["N", "T"]])
-                | st.lists(st.sampled_from(["N", "T", "H", "1", "2", "3", "8", "16", "32"]),
-                           min_size=1, max_size=5))
+    dims = draw(
+        st.sampled_from(
+            [
+                ["N", "3", "32", "32"],
+                ["N", "8", "H", "W"],
+                ["N", "T", "16"],
+                ["N", "4", "L"],
+                ["N", "16"],
+                ["N", "T"],
+            ]
+        )
+        | st.lists(
+            st.sampled_from(["N", "T", "H", "1", "2", "3", "8", "16", "32"]), min_size=1, max_size=5
+        )
+    )
     names: list[str] = []
     body = draw(statements(names))
     block = ""
@@ -334,6 +493,7 @@ def test_generated_programs(text):
 
 
 # ---- the crashes found so far, as plain tests --------------------------------------------
+
 
 @pytest.mark.parametrize("text", KNOWN_CRASHES)
 def test_known_crash(text):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dlc.compiler import DlcError, load, load_source
-from dlc.compiler.symbolic import evaluate
+from dlc.compiler.ir.symbolic import evaluate
 
 
 def ops(net):
@@ -34,8 +34,9 @@ network Net() {   # trailing comment
 
 
 def test_an_empty_parameter_list_may_be_dropped():
-    net = load_source("block mlp { dense(4); relu }\n"
-                      "network Net {\n  input x: float32[N, 3]\n  mlp\n}")
+    net = load_source(
+        "block mlp { dense(4); relu }\nnetwork Net {\n  input x: float32[N, 3]\n  mlp\n}"
+    )
     assert net.name == "Net" and net.params == 3 * 4 + 4
 
 
@@ -259,22 +260,37 @@ def test_dims_binding_makes_counts_concrete():
 def test_replayed_block_calls_give_exactly_the_elaborated_ir(monkeypatch):
     """Repeated block calls are replayed from the first; switching that off must not change
     a single node, name, span, call chain, scope or constraint of any bundled spec."""
-    import dlc.compiler.elaborate as elaborate
+    import dlc.compiler.elaborate.elaborator as elaborate
 
     def key(g):
         def sp(s):
             return None if s is None else (s.line, s.col, s.end_line, s.end_col)
 
         return (
-            [(n.name, n.op, n.inputs, tuple(n.attrs.items()), n.type, tuple(n.params.items()),
-              sp(n.span), tuple((b, sp(c)) for b, c in n.chain)) for n in g.nodes],
+            [
+                (
+                    n.name,
+                    n.op,
+                    n.inputs,
+                    tuple(n.attrs.items()),
+                    n.type,
+                    tuple(n.params.items()),
+                    sp(n.span),
+                    tuple((b, sp(c)) for b, c in n.chain),
+                )
+                for n in g.nodes
+            ],
             [(s.prefix, s.block, s.args, sp(s.span), s.inputs) for s in g.scopes],
-            [(c.a, c.b, c.what, sp(c.span)) for c in g.constraints], g.inputs, g.outputs)
+            [(c.a, c.b, c.what, sp(c.span)) for c in g.constraints],
+            g.inputs,
+            g.outputs,
+        )
 
     replays = []
     real = elaborate.Elaborator._replay
-    monkeypatch.setattr(elaborate.Elaborator, "_replay",
-                        lambda self, *a: replays.append(a) or real(self, *a))
+    monkeypatch.setattr(
+        elaborate.Elaborator, "_replay", lambda self, *a: replays.append(a) or real(self, *a)
+    )
     for spec in sorted((Path(__file__).parent.parent / "specs").glob("*.dl")):
         replayed = load(spec).graph
         monkeypatch.setattr(elaborate, "MEMOIZE_BLOCKS", False)

@@ -20,7 +20,7 @@ from dlc.backends.numpy import compile, run
 from dlc.compiler import DlcError, load, load_source
 from dlc.compiler.ops import OPS, Op
 from dlc.compiler.ops.activation import erf
-from dlc.compiler.weights import init_weights, save_weights
+from dlc.runtime.weights import init_weights, save_weights
 
 torch = pytest.importorskip("torch")
 

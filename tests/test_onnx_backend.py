@@ -20,7 +20,7 @@ import pytest
 
 from dlc.compiler import DlcError, load, load_source
 from dlc.compiler.ops import OPS, Op
-from dlc.compiler.weights import init_weights, save_weights
+from dlc.runtime.weights import init_weights, save_weights
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from dlc.compiler import DlcError, load_source
+from dlc.compiler.ir.symbolic import evaluate
 from dlc.compiler.ops import OPS
-from dlc.compiler.symbolic import evaluate
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 # ``Case.macs``: FLOPS means "what torch's FlopCounterMode counts, halved, per example";
 # a callable ``(module, inputs, output) -> MACs of the whole batch`` is a hand formula over
 # torch's shapes; an int is the expected count. Ops without a matmul count 0 MACs (the
-# torchvision convention of compiler/counting.py: normalisation, pooling and activations
+# torchvision convention of compiler/analysis/counting.py: normalisation, pooling and activations
 # are not counted).
 FLOPS = "flops"
 

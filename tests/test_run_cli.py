@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlc.compiler import load
-from dlc.compiler.weights import init_weights, save_weights
+from dlc.runtime.weights import init_weights, save_weights
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -19,8 +19,9 @@ SPEC = Path(__file__).resolve().parent.parent / "specs" / "lenet5.dl"
 
 
 def dlc(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlc.compiler.cli", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "dlc.compiler.cli", *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,18 @@ def case(tmp_path_factory):
 def test_run_each_backend_writes_the_reference_outputs(case, backend):
     folder, expected = case
     out = folder / f"{backend}.npz"
-    run = dlc("run", SPEC, "--weights", folder / "w.safetensors", "--input",
-              f"x={folder / 'x.npy'}", "--backend", backend, "-o", out)
+    run = dlc(
+        "run",
+        SPEC,
+        "--weights",
+        folder / "w.safetensors",
+        "--input",
+        f"x={folder / 'x.npy'}",
+        "--backend",
+        backend,
+        "-o",
+        out,
+    )
     assert run.returncode == 0, run.stderr
     np.testing.assert_allclose(np.load(out)["dense_2"], expected, rtol=1e-4, atol=1e-5)
 
@@ -57,11 +68,14 @@ def test_run_prints_a_digest_and_seed_weights_work(case):
     assert run.stdout.startswith("dense_2: float32[3, 10] mean=")
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    ((), "missing --input for x"),
-    (("-i", "y=nothing.npy"), "the network's inputs are x"),
-    (("-i", "x=nothing.npy"), "cannot read nothing.npy"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), "missing --input for x"),
+        (("-i", "y=nothing.npy"), "the network's inputs are x"),
+        (("-i", "x=nothing.npy"), "cannot read nothing.npy"),
+    ],
+)
 def test_run_usage_errors(args, words):
     run = dlc("run", SPEC, *args)
     assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr

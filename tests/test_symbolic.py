@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlc.compiler.symbolic import Sym, ceildiv, equal, evaluate, floordiv, substitute
+from dlc.compiler.ir.symbolic import Sym, ceildiv, equal, evaluate, floordiv, substitute
 
 T, H = Sym.var("T"), Sym.var("H")
 

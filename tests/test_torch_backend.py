@@ -26,9 +26,9 @@ import pytest
 
 from dlc.compiler import DlcError, load, load_source
 from dlc.compiler.cli import main
+from dlc.compiler.ir.symbolic import Sym
 from dlc.compiler.ops import OPS, Op
-from dlc.compiler.symbolic import Sym
-from dlc.compiler.weights import WeightsError, init_weights
+from dlc.runtime.weights import WeightsError, init_weights
 
 torch = pytest.importorskip("torch")
 
@@ -231,7 +231,7 @@ def test_deepcopy_and_pickle_give_independent_equal_modules(tmp_path):
 
 # -- inputs, weights, initialisation ---------------------------------------------------------
 def test_inputs_are_checked_on_arrival():
-    """As every backend checks them (compiler/inputs.py), with the same messages."""
+    """As every backend checks them (runtime/inputs.py), with the same messages."""
     model = build(load(SPECS / "unet.dl"))
     with pytest.raises(InputError, match=r"input x: expected rank 4 \(float32\[N, 3, H, W\]\)"):
         model(torch.randn(1, 3, 32))
@@ -269,7 +269,7 @@ def test_weights_are_validated_as_every_backend_does(tmp_path):
     assert "missing: dense_0.bias [120]" in text and "unexpected: extra" in text
     assert "wrong shape: conv2d_0.weight expected [6, 1, 5, 5], found [6, 1, 3, 3]" in text
     pytest.importorskip("safetensors")
-    from dlc.compiler.weights import save_weights
+    from dlc.runtime.weights import save_weights
 
     path = save_weights(w, tmp_path / "lenet5.safetensors")
     from_file = build(net, path).state_dict()
@@ -299,7 +299,7 @@ def test_spec_inits_use_torch_nn_init_and_the_rest_torch_defaults():
 
 def test_every_initialiser_is_a_torch_nn_init_function():
     from dlc.backends.torch import _INIT_KEYWORDS
-    from dlc.compiler.initializers import INITIALIZERS
+    from dlc.compiler.ir.initializers import INITIALIZERS
 
     for name, signature in INITIALIZERS.items():
         accepted = inspect.signature(getattr(torch.nn.init, f"{name}_")).parameters

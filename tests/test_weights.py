@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from dlc.compiler import DlcError, load_source
-from dlc.compiler.ir import Init
-from dlc.compiler.weights import (
+from dlc.compiler.ir.graph import Init
+from dlc.runtime.weights import (
     WeightsError,
     check_weights,
     init_weights,
@@ -41,10 +41,14 @@ INITS = [
     (Init("xavier_uniform", (("gain", 2.0),)), lambda t: nn.init.xavier_uniform_(t, 2.0)),
     (Init("xavier_normal"), nn.init.xavier_normal_),
     (Init("kaiming_uniform", (("a", 5**0.5),)), lambda t: nn.init.kaiming_uniform_(t, 5**0.5)),
-    (Init("kaiming_normal", (("mode", "fan_out"), ("nonlinearity", "relu"))),
-     lambda t: nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")),
-    (Init("kaiming_uniform", (("nonlinearity", "tanh"),)),
-     lambda t: nn.init.kaiming_uniform_(t, nonlinearity="tanh")),
+    (
+        Init("kaiming_normal", (("mode", "fan_out"), ("nonlinearity", "relu"))),
+        lambda t: nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu"),
+    ),
+    (
+        Init("kaiming_uniform", (("nonlinearity", "tanh"),)),
+        lambda t: nn.init.kaiming_uniform_(t, nonlinearity="tanh"),
+    ),
     (Init("orthogonal", (("gain", 1.5),)), lambda t: nn.init.orthogonal_(t, 1.5)),
 ]
 
@@ -72,12 +76,18 @@ def test_constant_zeros_ones():
 LAYERS = [
     ("conv2d(96, 5, groups=2)", "float32[N, 64, 9, 9]", lambda: nn.Conv2d(64, 96, 5, groups=2)),
     ("conv1d(80, 7)", "float32[N, 48, L]", lambda: nn.Conv1d(48, 80, 7)),
-    ("conv_transpose2d(40, 4, stride=2)", "float32[N, 96, 8, 8]",
-     lambda: nn.ConvTranspose2d(96, 40, 4, stride=2)),
+    (
+        "conv_transpose2d(40, 4, stride=2)",
+        "float32[N, 96, 8, 8]",
+        lambda: nn.ConvTranspose2d(96, 40, 4, stride=2),
+    ),
     ("dense(300)", "float32[N, 400]", lambda: nn.Linear(400, 300)),
     ("embedding(500, 64)", "int64[N, T]", lambda: nn.Embedding(500, 64)),
-    ("lstm(128, layers=2, bidirectional=true)", "float32[N, T, 64]",
-     lambda: nn.LSTM(64, 128, 2, bidirectional=True, batch_first=True)),
+    (
+        "lstm(128, layers=2, bidirectional=true)",
+        "float32[N, T, 64]",
+        lambda: nn.LSTM(64, 128, 2, bidirectional=True, batch_first=True),
+    ),
     ("gru(96)", "float32[N, T, 32]", lambda: nn.GRU(32, 96, batch_first=True)),
     ("attention(8)", "float32[N, T, 256]", lambda: nn.MultiheadAttention(256, 8, batch_first=True)),
     ("batchnorm", "float32[N, 64, 4, 4]", lambda: nn.BatchNorm2d(64)),
@@ -135,11 +145,24 @@ def test_fan_based_init_on_a_vector_is_a_located_error():
     net = load_source("network N() {\n  input x: float32[N, 4]\n  layernorm\n}")
     node = net.graph.nodes[-1]
     bad = type(node.params["weight"])((4,), "scale", init=Init("xavier_uniform"))
-    graph = type(net.graph)(net.graph.name, net.graph.args, (
-        *net.graph.nodes[:-1],
-        type(node)(node.name, node.op, node.inputs, node.attrs, node.type,
-                   {**node.params, "weight": bad}, node.span)), net.graph.inputs,
-        net.graph.outputs)
+    graph = type(net.graph)(
+        net.graph.name,
+        net.graph.args,
+        (
+            *net.graph.nodes[:-1],
+            type(node)(
+                node.name,
+                node.op,
+                node.inputs,
+                node.attrs,
+                node.type,
+                {**node.params, "weight": bad},
+                node.span,
+            ),
+        ),
+        net.graph.inputs,
+        net.graph.outputs,
+    )
     with pytest.raises(DlcError, match="rank >= 2"):
         init_weights(graph)
 
@@ -183,9 +206,23 @@ def test_dlc_init_command(tmp_path):
     out = tmp_path / "w.safetensors"
     spec = tmp_path / "n.dl"
     spec.write_text("network N(h = 8) {\n  input x: float32[N, 4]\n  dense(h)\n}\n")
-    run = subprocess.run([sys.executable, "-m", "dlc.compiler.cli", "init", str(spec),
-                          "--seed", "3", "--set", "h=5", "-o", str(out)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlc.compiler.cli",
+            "init",
+            str(spec),
+            "--seed",
+            "3",
+            "--set",
+            "h=5",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     w = read_weights(out)
     assert w["dense_0.weight"].shape == (5, 4)

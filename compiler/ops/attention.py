@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import Init, Param
+from ..ir.graph import Init, Param
 from .base import (
     BOOL,
     INIT_ARGS,

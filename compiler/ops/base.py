@@ -4,7 +4,7 @@ Each op is one ``Op`` subclass instance in the registry ``OPS``; a family of ops
 pooling, recurrent, ...) lives in one module of this package. The argument schema is
 declared once, as a tuple of ``Arg``; it validates and normalises the call's arguments,
 and the docs and error messages are generated from it. Shape rules work on symbolic dims
-(compiler.symbolic) and report problems by raising ``ShapeError`` with the arithmetic
+(compiler.ir.symbolic) and report problems by raising ``ShapeError`` with the arithmetic
 behind them; the elaborator adds the source span and block call chain.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ShapeError
-from ..ir import FLOAT_DTYPES, Init, Param, TensorType
-from ..symbolic import Dim, Sym, equal, fmt_shape, product
+from ..ir.graph import FLOAT_DTYPES, Init, Param, TensorType
+from ..ir.symbolic import Dim, Sym, equal, fmt_shape, product
 
 REQUIRED = object()
 

@@ -9,8 +9,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
-from ..ir import Param, TensorType
-from ..symbolic import Dim, floordiv, product
+from ..ir.graph import Param, TensorType
+from ..ir.symbolic import Dim, floordiv, product
 from .base import (
     BOOL,
     INIT_ARGS,

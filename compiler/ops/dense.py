@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import INT_DTYPES, Param, TensorType
+from ..ir.graph import INT_DTYPES, Param, TensorType
 from .base import (
     BOOL,
     INIT_ARGS,

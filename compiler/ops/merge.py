@@ -7,8 +7,8 @@ import operator
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import TensorType
-from ..symbolic import equal, fmt_shape
+from ..ir.graph import TensorType
+from ..ir.symbolic import equal, fmt_shape
 from .base import Arg, InferCtx, Op, integer, literal, register
 from .shape import norm_axis
 

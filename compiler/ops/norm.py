@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Param
+from ..ir.graph import Param
 from .base import Arg, Op, given, real, register
 
 

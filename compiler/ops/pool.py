@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import TensorType
-from ..symbolic import Sym, ceildiv
+from ..ir.graph import TensorType
+from ..ir.symbolic import Sym, ceildiv
 from .base import BOOL, Arg, ArgError, Op, choice, given, integer, ints, literal, register, short
 from .conv import LAYOUT, SPATIAL, channels_last, out_size
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..ir import Init, Param, TensorType
+from ..ir.graph import Init, Param, TensorType
 from .activation import NUMPY_ELEMENTWISE
 from .base import (
     BOOL,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir import TensorType
-from ..symbolic import Sym, equal, floordiv, fmt_shape, product
+from ..ir.graph import TensorType
+from ..ir.symbolic import Sym, equal, floordiv, fmt_shape, product
 from .base import _BAD, BOOL, Arg, ArgError, Kind, Op, _is_int, integer, literal, register
 
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import DlcError
+from ..compiler.errors import DlcError
 
 
 def _umask() -> int:

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..ir.symbolic import Dim, Sym, fmt_shape
 from .counting import LayerCount
-from .symbolic import Dim, Sym, fmt_shape
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..network import Network
 
 
 def dim_json(d: Dim) -> int | str:

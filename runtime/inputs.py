@@ -18,9 +18,9 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import DlcError
-from .ir import INT_DTYPES, Graph
-from .symbolic import Sym, evaluate, fmt_shape
+from ..compiler.errors import DlcError
+from ..compiler.ir.graph import INT_DTYPES, Graph
+from ..compiler.ir.symbolic import Sym, evaluate, fmt_shape
 
 __all__ = ["InputChecker", "InputError"]
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from . import ast
-from .errors import Chain, DlcError, ShapeError, Span
-from .initializers import INIT_ROLES, INITIALIZERS
-from .ir import DTYPES, Constraint, Graph, Init, Node, Scope, TensorType
-from .ops import OPS
-from .ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
-from .program import Program
-from .symbolic import Dim, Sym, equal, fmt_shape
+from ..errors import Chain, DlcError, ShapeError, Span
+from ..frontend import ast
+from ..frontend.program import Program
+from ..ir.graph import DTYPES, Constraint, Graph, Init, Node, Scope, TensorType
+from ..ir.initializers import INIT_ROLES, INITIALIZERS
+from ..ir.symbolic import Dim, Sym, equal, fmt_shape
+from ..ops import OPS
+from ..ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
 from .values import BUILTINS, POISON, Callee, Poison, Tensor, describe, suggest
 
 # ---- evaluation ------------------------------------------------------------------------

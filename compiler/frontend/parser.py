@@ -9,8 +9,8 @@ from pathlib import Path
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..errors import DlcError, Source, Span
 from . import ast
-from .errors import DlcError, Source, Span
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "dl.lark"
 if not GRAMMAR.exists():  # installed (non-editable): the grammar is package data of dlc.grammar

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import DTYPE_BYTES, Graph, Node
-from .ops import OPS
-from .symbolic import Dim, Sym, evaluate, product
+from ..ir.graph import DTYPE_BYTES, Graph, Node
+from ..ir.symbolic import Dim, Sym, evaluate, product
+from ..ops import OPS
 
 # Symbolic activation sizes are compared at this value of every symbol to find the peak.
 PEAK_PROBE = 128

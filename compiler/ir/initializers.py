@@ -6,7 +6,7 @@ bind in the order given, as in PyTorch's ``nn.init`` functions.
 
 from __future__ import annotations
 
-from .ops.base import Arg, choice, real
+from ..ops.base import Arg, choice, real
 
 _MODE = choice("fan_in", "fan_out")
 _NONLINEARITY = choice(

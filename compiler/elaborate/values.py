@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from .ir import Node, TensorType
+from ..ir.graph import Node, TensorType
 
 
 class Tensor:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import DlcError
 from . import ast
-from .errors import DlcError
 from .parser import parse
 
 
@@ -64,7 +64,7 @@ def _load(
             _load(target, None, program, (*stack, resolved), errors, seen=seen)
         except DlcError as err:
             errors.extend(err.errors)
-    from .ops import OPS
+    from ..ops import OPS
 
     for block in module.blocks:
         if block.name in OPS:

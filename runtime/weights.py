@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DlcError
+from ..compiler.errors import DlcError
+from ..compiler.ir.graph import Graph, Init, Param
 from .files import atomic_write
-from .ir import Graph, Init, Param
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..compiler.network import Network
 
 NP_DTYPES = {
     "float32": np.float32,
@@ -109,7 +109,7 @@ def _stream(seed: int, name: str) -> np.random.Generator:
 
 def init_weights(net: Network | Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``net``, keyed by its IR name."""
-    from .ops import OPS
+    from ..compiler.ops import OPS
 
     graph = net.graph if hasattr(net, "graph") else net
     out: dict[str, np.ndarray] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import Chain, Span
+from ..errors import Chain, Span
 from .symbolic import Dim, fmt_shape
 
 DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool")
