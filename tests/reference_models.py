@@ -321,6 +321,7 @@ def _tokens(vocab: int, length: int):
 REFERENCES = {
     "lenet5.dl": (LeNet5, _images(1, 32)),
     "resnet18.dl": (lambda: ResNet(BasicBlock, (2, 2, 2, 2)), _images(3, 64)),
+    "resnet34.dl": (lambda: ResNet(BasicBlock, (3, 4, 6, 3)), _images(3, 64)),
     "resnet50.dl": (lambda: ResNet(Bottleneck, (3, 4, 6, 3)), _images(3, 64)),
     "sentiment_lstm.dl": (SentimentLSTM, _tokens(20000, 12)),
     "tcn.dl": (TCN, lambda: (torch.randn(2, 1, 50),)),

@@ -15,6 +15,7 @@ SPECS = Path(__file__).parent.parent / "specs"
 # Published parameter counts and multiply-accumulates per 224x224 image (torchvision).
 PUBLISHED = {
     "resnet18.dl": (11_689_512, 1_814_073_344),
+    "resnet34.dl": (21_797_672, 3_663_761_408),
     "resnet50.dl": (25_557_032, 4_089_184_256),
 }
 
