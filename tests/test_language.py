@@ -260,7 +260,8 @@ def test_dims_binding_makes_counts_concrete():
 def test_replayed_block_calls_give_exactly_the_elaborated_ir(monkeypatch):
     """Repeated block calls are replayed from the first; switching that off must not change
     a single node, name, span, call chain, scope or constraint of any bundled spec."""
-    import dlc.compiler.elaborate.elaborator as elaborate
+    from dlc.compiler.elaborate import memo
+    from dlc.compiler.elaborate.elaborator import Elaborator
 
     def key(g):
         def sp(s):
@@ -287,14 +288,12 @@ def test_replayed_block_calls_give_exactly_the_elaborated_ir(monkeypatch):
         )
 
     replays = []
-    real = elaborate.Elaborator._replay
-    monkeypatch.setattr(
-        elaborate.Elaborator, "_replay", lambda self, *a: replays.append(a) or real(self, *a)
-    )
+    real = Elaborator._replay
+    monkeypatch.setattr(Elaborator, "_replay", lambda self, *a: replays.append(a) or real(self, *a))
     for spec in sorted((Path(__file__).parent.parent / "specs").glob("*.dl")):
         replayed = load(spec).graph
-        monkeypatch.setattr(elaborate, "MEMOIZE_BLOCKS", False)
+        monkeypatch.setattr(memo, "MEMOIZE_BLOCKS", False)
         elaborated = load(spec).graph
-        monkeypatch.setattr(elaborate, "MEMOIZE_BLOCKS", True)
+        monkeypatch.setattr(memo, "MEMOIZE_BLOCKS", True)
         assert key(replayed) == key(elaborated), spec.name
     assert len(replays) >= 10  # resnet50 replays 8 of its 16 blocks, resnet18 1 of 8

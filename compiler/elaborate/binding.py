@@ -1,0 +1,98 @@
+"""Argument binding: positional and keyword arguments matched to a signature, validated
+and normalised by its ``Arg`` kinds; initialiser calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DlcError, Span
+from ..ir.graph import Init
+from ..ir.initializers import INITIALIZERS
+from ..ops.base import ArgError, Signature
+from .frame import Frame
+from .values import POISON, Callee, Poison, describe, suggest
+
+_INIT_SIGNATURES = {name: Signature(args) for name, args in INITIALIZERS.items()}
+
+
+class Poisoned(Exception):
+    """An argument depends on an error already reported: skip the call quietly."""
+
+
+class Binding:
+    """Binding call arguments (a mixin of ``Elaborator``)."""
+
+    def bind_args(self, what: str, sig: Signature, span: Span, args, kwargs) -> dict[str, Any]:
+        """Match positional and keyword arguments to a signature: {name: (value, span)}, where
+        arguments left out are absent (their defaults are ``sig.defaults``)."""
+        positional = sig.positional
+        if sig.variadic is not None:
+            bound = {sig.variadic.name: (tuple(v for v, _ in args), args[0][1] if args else span)}
+        else:
+            if len(args) > len(positional):
+                if not positional:
+                    raise DlcError(f"{what} takes no arguments", args[0][1])
+                raise DlcError(
+                    f"{what} takes at most {len(positional)} positional argument"
+                    f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
+                    args[len(positional)][1],
+                )
+            bound = {p.name: a for p, a in zip(positional, args)}
+        for k, (v, s) in kwargs.items():
+            if k not in sig.names:
+                raise DlcError(
+                    f"{what} has no argument '{k}'"
+                    + suggest(k, sig.names)
+                    + (f" (arguments: {', '.join(sig.names)})" if sig.names else ""),
+                    s,
+                )
+            if k in bound:
+                raise DlcError(f"{what}: argument '{k}' given both by position and by name", s)
+            bound[k] = (v, s)
+        for name in sig.required:
+            if name not in bound:
+                raise DlcError(f"{what} is missing its argument '{name}'", span)
+        return bound
+
+    def check_args(self, what: str, sig: Signature, bound) -> dict:
+        """The call's attributes: the given arguments validated and normalised, over the
+        signature's defaults."""
+        attrs = {}
+        for p in sig.args:  # in signature order, so the IR prints attributes consistently
+            if p.name not in bound:
+                if p.name in sig.defaults:
+                    attrs[p.name] = sig.defaults[p.name]
+                continue
+            value, vspan = bound[p.name]
+            if isinstance(value, Poison) or (isinstance(value, tuple) and POISON in value):
+                raise Poisoned
+            if isinstance(value, list):
+                value = tuple(value)
+            elif isinstance(value, Callee) and value.kind == "init":
+                value = Init(value.name)
+            try:
+                attrs[p.name] = p.kind(value)
+            except ArgError as exc:
+                raise DlcError(
+                    f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}", vspan
+                ) from None
+        return attrs
+
+    def make_init(self, name: str, span: Span, args, kwargs) -> Init:
+        sig = _INIT_SIGNATURES[name]
+        bound = self.bind_args(name, sig, span, args, kwargs)
+        try:
+            attrs = self.check_args(name, sig, bound)
+        except Poisoned:
+            raise DlcError(f"{name}: argument depends on an earlier error", span) from None
+        return Init(name, tuple((k, attrs[k]) for k in sig.names if k in bound))
+
+    def eval_init(self, expr, frame: Frame) -> Init:
+        v = self.eval(expr, frame)
+        if isinstance(v, Callee) and v.kind == "init":
+            v = Init(v.name)
+        if not isinstance(v, Init):
+            raise DlcError(
+                f"expected an initialiser ({', '.join(INITIALIZERS)}), got {describe(v)}", expr.span
+            )
+        return v

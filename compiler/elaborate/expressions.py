@@ -1,0 +1,230 @@
+"""The compile-time expression interpreter: literals, names, arithmetic, comparisons,
+indexing and attributes over the syntax tree (never a host ``eval``)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from ..errors import DlcError, Span
+from ..frontend import ast
+from ..ir.initializers import INITIALIZERS
+from ..ir.symbolic import Sym
+from ..ops import OPS
+from .frame import MAX_UNROLL, Frame
+from .values import BUILTINS, POISON, Callee, Poison, Tensor, describe, suggest
+
+_BINOPS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+}
+_CMPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _too_long(a: Any, b: Any) -> bool:
+    """Would ``a * b`` build a sequence longer than the unrolling limit?"""
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (tuple, list, str)) and isinstance(n, int):
+            return len(seq) * n > MAX_UNROLL
+    return False
+
+
+class Expressions:
+    """The elaborator's expression interpreter (a mixin of ``Elaborator``)."""
+
+    def truth(self, expr, frame: Frame) -> bool:
+        v = self.eval(expr, frame)
+        if isinstance(v, (Tensor, Poison)) or isinstance(v, Callee):
+            raise DlcError(
+                f"a condition must be a compile-time value, got {describe(v)}", expr.span
+            )
+        if isinstance(v, Sym):
+            raise DlcError(
+                f"cannot decide at compile time whether the symbolic dim {v} is non-zero", expr.span
+            )
+        return bool(v)
+
+    def eval(self, e, frame: Frame) -> Any:
+        """The value of an expression (dispatch on its node type: this is the hot path)."""
+        return EVAL[type(e)](self, e, frame)
+
+    def lookup(self, name: ast.Name, frame: Frame) -> Any:
+        n = name.id
+        if n in frame.env:
+            return frame.env[n]
+        if n in OPS:
+            return Callee("op", n, OPS[n])
+        if n in self.program.blocks:
+            return Callee("block", n, self.program.blocks[n])
+        if n in BUILTINS:
+            return Callee("builtin", n, BUILTINS[n])
+        if n in INITIALIZERS:
+            return Callee("init", n)
+        if n in self.program.networks:
+            raise DlcError(
+                f"'{n}' is a network; only blocks can be called from a network or block", name.span
+            )
+        if n[:1].isupper() and frame.is_network:
+            hint = " (a capitalised name is a symbolic dim only in an input's shape)"
+        else:
+            hint = ""
+        kind = "op or name" if n.islower() else "name"
+        pool = [*frame.env, *OPS, *self.program.blocks, *BUILTINS, *INITIALIZERS, "true", "false"]
+        raise DlcError(f"unknown {kind} '{n}'" + suggest(n, pool) + hint, name.span)
+
+    def eval_input(self, e: ast.InputRef, frame: Frame) -> Any:
+        if frame.input is None:
+            raise DlcError("`input` is used before any input is declared", e.span)
+        return frame.input
+
+    def eval_unary(self, e: ast.Unary, frame: Frame) -> Any:
+        v = self.eval(e.operand, frame)
+        if e.op == "not":
+            return not self._as_bool(v, e.operand.span)
+        if not isinstance(v, (int, float, Sym)) or isinstance(v, bool):
+            raise DlcError(f"cannot negate {describe(v)}", e.operand.span)
+        return -v
+
+    def _as_bool(self, v: Any, span: Span) -> bool:
+        if isinstance(v, (Tensor, Poison, Callee, Sym)):
+            raise DlcError(f"expected a compile-time truth value, got {describe(v)}", span)
+        return bool(v)
+
+    def _arith_operand(self, v: Any, op: str, span: Span) -> None:
+        if isinstance(v, Poison):
+            raise DlcError("operand depends on an earlier error", span)
+        if isinstance(v, (Callee, type(None), bool)) or (isinstance(v, Tensor) and op not in "+*"):
+            raise DlcError(f"cannot apply '{op}' to {describe(v)}", span)
+
+    def eval_binop(self, e: ast.BinOp, frame: Frame, layer_name: str | None = None) -> Any:
+        if e.op in ("and", "or"):
+            left = self._as_bool(self.eval(e.left, frame), e.left.span)
+            if left == (e.op == "or"):
+                return left
+            return self._as_bool(self.eval(e.right, frame), e.right.span)
+        a, b = self.eval(e.left, frame), self.eval(e.right, frame)
+        if POISON in (a, b):
+            return POISON
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            if e.op in ("+", "*") and isinstance(a, Tensor) and isinstance(b, Tensor):
+                op = OPS["add" if e.op == "+" else "mul"]
+                return self.apply_op(op, e.span, [a, b], {}, frame, layer_name)
+            raise DlcError(
+                f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}"
+                + (" (tensors combine with + and *)" if e.op not in "+*" else ""),
+                e.span,
+            )
+        self._arith_operand(a, e.op, e.left.span)
+        self._arith_operand(b, e.op, e.right.span)
+        if e.op == "**" and isinstance(b, int) and abs(b) > 64:
+            raise DlcError(f"exponent {b} is too large (at most 64)", e.right.span)
+        if e.op in ("/", "//", "%") and b == 0:
+            raise DlcError("division by zero", e.right.span)
+        if e.op == "/" and (isinstance(a, Sym) or isinstance(b, Sym)):
+            raise DlcError("a symbolic dim can only be divided with '//'", e.span)
+        if e.op == "*" and _too_long(a, b):
+            raise DlcError(f"a sequence of more than {MAX_UNROLL:,} items", e.span)
+        try:
+            return _BINOPS[e.op](a, b)
+        except (TypeError, ValueError, OverflowError, MemoryError) as exc:
+            raise DlcError(
+                f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}", e.span
+            ) from None
+
+    def eval_compare(self, e: ast.Compare, frame: Frame) -> bool:
+        values = [self.eval(x, frame) for x in e.operands]
+        for v, x in zip(values, e.operands):
+            if isinstance(v, (Tensor, Poison, Callee)):
+                raise DlcError(f"cannot compare {describe(v)}", x.span)
+        for op, a, b in zip(e.ops, values, values[1:]):
+            if isinstance(a, Sym) or isinstance(b, Sym):
+                result = self._compare_dims(op, a, b, e.span)
+            else:
+                try:
+                    result = _CMPS[op](a, b)
+                except TypeError:
+                    raise DlcError(
+                        f"cannot compare {describe(a)} {op} {describe(b)}", e.span
+                    ) from None
+            if not result:
+                return False
+        return True
+
+    def _compare_dims(self, op: str, a, b, span: Span) -> bool:
+        try:
+            diff = a - b
+        except TypeError:
+            raise DlcError(f"cannot compare {describe(a)} {op} {describe(b)}", span) from None
+        if isinstance(diff, int):
+            return _CMPS[op](diff, 0)
+        raise DlcError(
+            f"cannot decide at compile time whether {a} {op} {b} (it depends on the "
+            f"symbolic dims {', '.join(sorted(diff.symbols))})",
+            span,
+        )
+
+    def eval_index(self, e: ast.Index, frame: Frame) -> Any:
+        v, i = self.eval(e.value, frame), self.eval(e.index, frame)
+        if not isinstance(v, (tuple, list, range, str)):
+            raise DlcError(f"cannot index {describe(v)}", e.value.span)
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise DlcError(f"an index must be an integer, got {describe(i)}", e.index.span)
+        if not -len(v) <= i < len(v):
+            raise DlcError(
+                f"index {i} is out of range for {describe(v)} of length {len(v)}", e.index.span
+            )
+        return v[i]
+
+    def eval_attr(self, e: ast.Attr, frame: Frame) -> Any:
+        v = self.eval(e.value, frame)
+        if isinstance(v, Poison):
+            raise DlcError("value depends on an earlier error", e.value.span)
+        if not isinstance(v, Tensor):
+            raise DlcError(f"{describe(v)} has no attribute '{e.name}'", e.span)
+        attrs = {"shape": v.type.shape, "rank": v.type.rank, "dtype": v.type.dtype}
+        if e.name not in attrs:
+            raise DlcError(
+                f"a tensor has no attribute '{e.name}'"
+                + suggest(e.name, attrs)
+                + " (tensors have shape, rank and dtype)",
+                e.span,
+            )
+        return attrs[e.name]
+
+    def need_tensor(self, v: Any, span: Span, what: str) -> None:
+        if not isinstance(v, Tensor):
+            if v is None:
+                raise DlcError(f"{what} has no input: declare an `input` first", span)
+            raise DlcError(f"{what} needs a tensor, got {describe(v)}", span)
+
+
+# Which method evaluates each expression node: dispatch on the node's type is the hot path.
+EVAL = {
+    ast.Lit: lambda self, e, frame: e.value,
+    ast.Name: Expressions.lookup,
+    ast.InputRef: Expressions.eval_input,
+    ast.TupleExpr: lambda self, e, frame: tuple(self.eval(x, frame) for x in e.items),
+    ast.ListExpr: lambda self, e, frame: [self.eval(x, frame) for x in e.items],
+    ast.BinOp: Expressions.eval_binop,
+    ast.Unary: Expressions.eval_unary,
+    ast.Compare: Expressions.eval_compare,
+    ast.IfExp: lambda self, e, frame: self.eval(
+        e.then if self.truth(e.cond, frame) else e.orelse, frame
+    ),
+    ast.Call: lambda self, e, frame: self.eval_layer(e, frame),
+    ast.Pipe: lambda self, e, frame: self.eval_layer(e, frame),
+    ast.Index: Expressions.eval_index,
+    ast.Attr: Expressions.eval_attr,
+}
