@@ -5,8 +5,13 @@ ONNX nodes through ``Lowering``, the small context below, so op files never touc
 Symbolic input dims become ``dim_param`` names, so the batch and sequence lengths stay
 dynamic; initializers carry the IR parameter names (``conv2d_0.weight``), or, where a layout
 differs from PyTorch's (recurrent gates, transposed projections), ``layer.label`` with a
-doc string saying what they were derived from. Every export passes ``onnx.checker``
-(``full_check``) and a comparison of ONNX shape inference with the front end's types.
+doc string saying what they were derived from. Every export passes ``onnx.checker`` and a
+comparison of ONNX shape inference with the front end's types (see ``check``).
+
+Exports are fast at any model size because the weights are copied once, by the kernel:
+the lowering keeps every tensor over ``INLINE_BYTES`` as the array it was given, and the
+writer streams those buffers into the file between serialised protobuf pieces, giving the
+very bytes ``to_model(...).SerializeToString(deterministic=True)`` would.
 
     from dlc.backends.onnx import export
     export(net, weights, "model.onnx", opset=17)
@@ -15,6 +20,7 @@ doc string saying what they were derived from. Every export passes ``onnx.checke
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -42,6 +48,9 @@ DEFAULT_OPSET = 17
 # Protobuf cannot serialise a message over 2 GiB: larger models keep their tensors in a
 # side file (``model.onnx.data``); the margin leaves room for the graph itself.
 EXTERNAL_DATA_BYTES = 2**31 - 2**26
+# Tensors up to this size (shape constants, small biases) are held inside the model proto
+# from the start, and stay there when the rest go to the side file (as with onnx.save_model).
+INLINE_BYTES = 1024
 
 
 def _onnx():
@@ -114,10 +123,11 @@ class Lowering:
         self._helper = onnx.helper
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
-        # Initializers are made in place inside the model: megabytes of weights are then
-        # copied once (into raw_data), not again by make_graph and make_model.
+        # Initializers are made in place inside the model, as headers (name, type, dims);
+        # the values of those over INLINE_BYTES stay in ``values`` until they are written.
         self.model = onnx.ModelProto()
         self.initializers: dict[str, onnx.TensorProto] = {}
+        self.values: dict[str, np.ndarray] = {}
         self.types: dict[str, TensorType] = {}
         self._weights = weights
         self._node: Node | None = None
@@ -219,7 +229,8 @@ class Lowering:
 
     def _cast(self, array: np.ndarray) -> np.ndarray:
         # Parameters are float32 in the IR; a float16 network computes in float16.
-        return array.astype(_np_dtype(self._float)) if array.dtype.kind == "f" else array
+        float_type = _np_dtype(self._float)
+        return array.astype(float_type, copy=False) if array.dtype.kind == "f" else array
 
     def _add(self, name: str, array: np.ndarray, doc: str = "") -> str:
         array = np.asarray(array)
@@ -227,30 +238,39 @@ class Lowering:
         tensor.name = name
         tensor.data_type = self._helper.np_dtype_to_tensor_dtype(array.dtype)
         tensor.dims.extend(array.shape)
-        tensor.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
         if doc:
             tensor.doc_string = doc
+        # raw_data is little-endian and dense; for the usual arrays this copies nothing.
+        data = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
+        if data.nbytes <= INLINE_BYTES:
+            tensor.raw_data = data.tobytes()
+        else:
+            self.values[name] = data
         self.initializers[name] = tensor
         return name
 
 
+def _elem(dtype: str) -> int:
+    """The ONNX element type of an IR dtype."""
+    return _onnx().helper.np_dtype_to_tensor_dtype(np.dtype(_np_dtype(dtype)))
+
+
 def _value_info(name: str, t: TensorType, doc: str = ""):
-    onnx = _onnx()
-    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(_np_dtype(t.dtype)))
-    return onnx.helper.make_tensor_value_info(name, elem, _dims(t.shape), doc_string=doc)
+    return _onnx().helper.make_tensor_value_info(
+        name, _elem(t.dtype), _dims(t.shape), doc_string=doc
+    )
 
 
-def to_model(
-    net: Network | Graph, weights: Mapping[str, Any] | str | Path, opset: int = DEFAULT_OPSET
-) -> onnx.ModelProto:
-    """The ONNX model of ``net`` with ``weights`` (a dict or a safetensors file), unchecked."""
+def _lower(
+    graph: Graph, weights: Mapping[str, Any] | str | Path, opset: int
+) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The model with only its small tensors' values, and the large ones' by name."""
     from importlib.metadata import version
 
     from ..compiler.ops import OPS, Op
     from ..runtime.weights import check_weights
 
     onnx = _onnx()
-    graph = net.graph if hasattr(net, "graph") else net
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise DlcError(
@@ -301,35 +321,77 @@ def to_model(
     model.doc_string = header
     # The oldest IR version that can hold this opset, for older runtimes' sake.
     model.ir_version = onnx.helper.find_min_ir_version_for(opsets, ignore_unknown=True)
+    return model, g.values
+
+
+def to_model(
+    net: Network | Graph, weights: Mapping[str, Any] | str | Path, opset: int = DEFAULT_OPSET
+) -> onnx.ModelProto:
+    """The ONNX model of ``net`` with ``weights`` (a dict or a safetensors file), unchecked."""
+    model, values = _lower(net.graph if hasattr(net, "graph") else net, weights, opset)
+    for tensor in model.graph.initializer:
+        if tensor.name in values:
+            tensor.raw_data = values[tensor.name].tobytes()
     return model
 
 
-def check_shapes(model: onnx.ModelProto, graph: Graph) -> None:
-    """ONNX shape inference must agree with the front end on every layer's value.
+def _nbytes(tensor: onnx.TensorProto) -> int:
+    """The size of a tensor's values, from its header alone."""
+    itemsize = _onnx().helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    return itemsize * math.prod(tensor.dims)
 
-    Inference runs on a copy without our declared types, whose weights are typed inputs
-    (cheap at any model size; only the constants, named ``layer/const``, keep their
-    values). Where both sides know a dim they must agree, and a symbolic dim must neither
-    be frozen to a number nor named after another input symbol.
+
+def _weightless(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its tensors over INLINE_BYTES as typed graph inputs instead.
+
+    Neither the checker nor shape inference needs those values, and copying them into the
+    model they are handed costs more than both; the small ones (shape constants) are kept
+    for data propagation.
     """
-    onnx = _onnx()
-    helper, g = onnx.helper, model.graph
-    consts = [t for t in g.initializer if "/" in t.name]
-    weights = [
-        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-        for t in g.initializer
-        if "/" not in t.name
-    ]
-    outputs = [
-        helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None) for o in g.output
-    ]
+    helper, g = _onnx().helper, model.graph
+    large = [t for t in g.initializer if _nbytes(t) > INLINE_BYTES]
+    typed = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large]
+    small = [t for t in g.initializer if _nbytes(t) <= INLINE_BYTES]
     bare = helper.make_model(
-        helper.make_graph(list(g.node), g.name, [*g.input, *weights], outputs, consts),
+        helper.make_graph(
+            list(g.node),
+            g.name,
+            [*g.input, *typed],
+            list(g.output),
+            small,
+            value_info=list(g.value_info),
+        ),
         opset_imports=list(model.opset_import),
     )
     bare.ir_version = model.ir_version
+    return bare
+
+
+def check(model: onnx.ModelProto, graph: Graph) -> None:
+    """The model must be valid and its types those of the front end.
+
+    ``onnx.checker`` and strict, type-checking shape inference (what ``full_check`` runs)
+    see the model less its large tensors' values (``_weightless``); those are well formed
+    by construction, dims and bytes coming from one array. Inference runs without our
+    declared types, so that it checks them: where both sides know a dim they must agree,
+    a symbolic dim must neither be frozen to a number nor named after another input
+    symbol, and element types must match.
+    """
+    onnx = _onnx()
+    bare = _weightless(model)
     try:
-        inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
+        onnx.checker.check_model(bare)
+    except Exception as exc:  # ValidationError: a lowering bug
+        raise DlcError(
+            f"internal error: the ONNX model of {graph.name} is invalid: {exc}"
+        ) from None
+    del bare.graph.value_info[:]
+    for output in bare.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            bare, check_type=True, strict_mode=True, data_prop=True
+        )
     except Exception as exc:  # InferenceError and friends: a lowering bug
         raise DlcError(
             f"internal error: ONNX shape inference fails on {graph.name}: {exc}"
@@ -340,24 +402,29 @@ def check_shapes(model: onnx.ModelProto, graph: Graph) -> None:
     symbols = {str(d) for n in graph.inputs for d in graph.node(n).type.shape if isinstance(d, Sym)}
     for node in graph.nodes:
         t = found.get(node.name)
-        if node.op == "input" or t is None or not t.HasField("shape"):
-            continue
-        problem = None if len(t.shape.dim) == node.type.rank else f"rank {len(t.shape.dim)}"
+        if node.op != "input" and t is not None:
+            _compare(node, t, symbols)
+
+
+def _compare(node: Node, t: Any, symbols: set[str]) -> None:
+    """Inferred tensor type ``t`` must agree with ``node``'s type (see ``check``)."""
+    problem = None
+    if t.elem_type and t.elem_type != _elem(node.type.dtype):
+        problem = f"element type {_onnx().helper.tensor_dtype_to_string(t.elem_type)}"
+    elif t.HasField("shape") and len(t.shape.dim) != node.type.rank:
+        problem = f"rank {len(t.shape.dim)}"
+    elif t.HasField("shape"):
         for i, (d, want) in enumerate(zip(t.shape.dim, node.type.shape)):
             if d.HasField("dim_value") and (isinstance(want, Sym) or d.dim_value != want):
                 problem = problem or f"dim {i} = {d.dim_value}"
             elif d.dim_param in symbols and d.dim_param != str(want):
                 problem = problem or f"dim {i} = {d.dim_param}"
-        if problem:
-            raise DlcError(
-                f"internal error: ONNX shape inference gives {problem} for {node.name} "
-                f"({node.op}), whose type is {node.type}",
-                node.span,
-            )
-
-
-def _total_bytes(model: onnx.ModelProto) -> int:
-    return sum(len(t.raw_data) for t in model.graph.initializer)
+    if problem:
+        raise DlcError(
+            f"internal error: ONNX shape inference gives {problem} for {node.name} "
+            f"({node.op}), whose type is {node.type}",
+            node.span,
+        )
 
 
 def export(
@@ -371,25 +438,21 @@ def export(
     The same network and weights give the same bytes. Models whose tensors exceed
     ``EXTERNAL_DATA_BYTES`` keep them in ``<path>.data`` beside the model.
     """
-    onnx = _onnx()
     graph = net.graph if hasattr(net, "graph") else net
-    model = to_model(graph, weights, opset)
-    check_shapes(model, graph)
+    model, values = _lower(graph, weights, opset)
+    check(model, graph)
     path = Path(path)
     folder = target_folder(path)
     try:
         with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=folder) as tmp:
             staged = Path(tmp) / path.name
-            large = _total_bytes(model) > EXTERNAL_DATA_BYTES
-            if large:
+            if sum(v.nbytes for v in values.values()) > EXTERNAL_DATA_BYTES:
                 data = f"{path.name}.data"
-                onnx.save_model(model, staged, save_as_external_data=True, location=data)
-                _check(onnx, str(staged), graph)
+                _write_external(model, values, staged, data)
                 os.replace(Path(tmp) / data, folder / data)
             else:
-                blob = model.SerializeToString(deterministic=True)  # once: checked and written
-                _check(onnx, blob, graph)
-                staged.write_bytes(blob)
+                with open(staged, "wb") as f:
+                    f.writelines(_serialised(model, values))
             # Replaced last, so a reader never sees the new model before its data.
             os.replace(staged, path)
     except OSError as exc:
@@ -397,10 +460,84 @@ def export(
     return path
 
 
-def _check(onnx, model: bytes | str, graph: Graph) -> None:
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except Exception as exc:  # ValidationError, InferenceError: a lowering bug
-        raise DlcError(
-            f"internal error: the ONNX model of {graph.name} is invalid: {exc}"
-        ) from None
+def _serialised(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> list:
+    """``model`` with ``values`` as raw_data, serialised (deterministically), in pieces.
+
+    Protobuf can only serialise data it holds, so each message is serialised around its
+    one large field (``_around``) and the values' own buffers go in between: they are
+    copied once, into the file. Fields stay in number order, as protobuf writes them.
+    """
+    onnx = _onnx()
+    initializer = onnx.GraphProto.INITIALIZER_FIELD_NUMBER
+    tensors = []
+    for tensor in model.graph.initializer:
+        tensors += _field(initializer, _tensor_pieces(tensor, values.get(tensor.name)))
+    graph_head, graph_tail = _around(model.graph, initializer)
+    number = onnx.ModelProto.GRAPH_FIELD_NUMBER
+    head, tail = _around(model, number)
+    return [head, *_field(number, [graph_head, *tensors, graph_tail]), tail]
+
+
+def _tensor_pieces(tensor: onnx.TensorProto, value: np.ndarray | None) -> list:
+    """A TensorProto serialised, with ``value`` (if any) as its raw_data."""
+    if value is None:
+        return [tensor.SerializeToString(deterministic=True)]
+    head, tail = _around(tensor, tensor.RAW_DATA_FIELD_NUMBER)
+    return [head, *_field(tensor.RAW_DATA_FIELD_NUMBER, [_bytes(value)]), tail]
+
+
+def _bytes(array: np.ndarray) -> memoryview:
+    """A dense array's buffer as bytes, no copy; a byte view, so any dtype (bfloat16 too)
+    can pass as a buffer."""
+    return memoryview(array.reshape(-1).view(np.uint8))
+
+
+def _around(message: Any, number: int) -> tuple[bytes, bytes]:
+    """``message`` less field ``number``, serialised as the fields before it and after it."""
+    head, tail = type(message)(), type(message)()
+    head.CopyFrom(message)
+    tail.CopyFrom(message)
+    for field, _ in message.ListFields():
+        if field.number >= number:
+            head.ClearField(field.name)
+        if field.number <= number:
+            tail.ClearField(field.name)
+    return head.SerializeToString(deterministic=True), tail.SerializeToString(deterministic=True)
+
+
+def _field(number: int, pieces: list) -> list:
+    """``pieces`` (bytes-like) as one length-delimited protobuf field: key, length, pieces."""
+    return [_varint(number << 3 | 2) + _varint(sum(map(len, pieces))), *pieces]
+
+
+def _varint(n: int) -> bytes:
+    """Protobuf's base-128 varint: seven bits a byte, low first, high bit = more follow."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _write_external(
+    model: onnx.ModelProto, values: Mapping[str, np.ndarray], staged: Path, data: str
+) -> None:
+    """Write ``values`` to ``data`` beside ``staged`` and the model, pointing at them, there.
+
+    The layout is onnx.save_model's: the tensors over INLINE_BYTES one after another, each
+    referred to by location, offset and length.
+    """
+    onnx = _onnx()
+    offset = 0
+    with open(staged.parent / data, "wb") as f:
+        for tensor in model.graph.initializer:
+            if tensor.name not in values:
+                continue
+            size = f.write(_bytes(values[tensor.name]))
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", data), ("offset", offset), ("length", size)):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, str(value)
+            offset += size
+    staged.write_bytes(model.SerializeToString(deterministic=True))

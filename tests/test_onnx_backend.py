@@ -292,14 +292,43 @@ def test_same_spec_and_weights_give_the_same_bytes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.onnx"]  # no temporaries
 
 
+HALF = """network Half() {
+  input x: float16[N, 40]
+  dense(48); relu; dense(3)
+}"""
+
+
+@pytest.mark.parametrize("spec", ["lenet5.dl", "sentiment_lstm.dl", "half"])
+def test_export_writes_the_protobuf_serialisation(spec, tmp_path):
+    # export streams the weights between protobuf pieces; the result must be exactly what
+    # protobuf writes (lstm: derived, documented initializers; half: float16 values).
+    net = load_source(HALF) if spec == "half" else load(SPECS / spec)
+    weights = init_weights(net, 1)
+    path = backend.export(net, weights, tmp_path / "m.onnx")
+    model = backend.to_model(net, weights)
+    assert path.read_bytes() == model.SerializeToString(deterministic=True)
+
+
+def test_external_data_holds_the_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "EXTERNAL_DATA_BYTES", 0)
+    net = load(SPECS / "sentiment_lstm.dl")
+    weights = init_weights(net, 2)
+    path = backend.export(net, weights, tmp_path / "m.onnx")
+    loaded = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    expected = backend.to_model(net, weights).graph.initializer
+    assert list(loaded) == [t.name for t in expected]
+    for t in expected:
+        np.testing.assert_array_equal(loaded[t.name], onnx.numpy_helper.to_array(t), t.name)
+
+
 def test_shape_check_catches_a_frozen_dim():
     net = load_source("network F() {\n  input x: float32[N, 4, T]\n  flatten\n}")
     model = backend.to_model(net, {})
-    backend.check_shapes(model, net.graph)
+    backend.check(model, net.graph)
     (target,) = model.graph.initializer
     target.CopyFrom(onnx.numpy_helper.from_array(np.array([2, -1]), target.name))
     with pytest.raises(DlcError, match=r"internal error: ONNX shape inference gives dim 0 = 2"):
-        backend.check_shapes(model, net.graph)
+        backend.check(model, net.graph)
 
 
 SMALL = """network Small() {
