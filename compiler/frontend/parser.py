@@ -1,16 +1,23 @@
-"""Source text -> syntax tree (compiler.ast), with friendly, located syntax errors."""
+"""Source text -> syntax tree (compiler.ast), with friendly, located syntax errors.
+
+Sources are parsed by ``lalr.Parser`` over Lark's tables for the grammar (generated into
+``dl_tables.py``); Lark itself is built only to explain a syntax error.
+"""
 
 from __future__ import annotations
 
 import threading
 from functools import cache
 from pathlib import Path
-
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING
 
 from ..errors import DlcError, Source, Span
 from . import ast
+from .lalr import Parser, Reject, Tok, tokenize
+
+if TYPE_CHECKING:
+    from lark import Lark
+    from lark.exceptions import UnexpectedInput
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "dl.lark"
 if not GRAMMAR.exists():  # installed (non-editable): the grammar is package data of dlc.grammar
@@ -18,7 +25,16 @@ if not GRAMMAR.exists():  # installed (non-editable): the grammar is package dat
 
     GRAMMAR = Path(str(files("dlc.grammar") / "dl.lark"))
 
-_LOCK = threading.RLock()  # the shared parser's transformer holds the current source
+# How Lark is built, for the tables (gen_tables.py) and for explaining syntax errors. The
+# AST is built by rule methods that take every token (``keep_all_tokens``) for the spans.
+LARK_OPTIONS = {
+    "parser": "lalr",
+    "lexer": "basic",
+    "keep_all_tokens": True,
+    "maybe_placeholders": False,
+}
+
+_LOCK = threading.RLock()  # the shared AST builder holds the current source
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB"}
 # A newline before these tokens continues the statement (`}` newline `else {`, a pipeline
 # continued on the next line, a body brace on its own line).
@@ -31,7 +47,7 @@ class _Newlines:
     always_accept = ("_NL",)
 
     def __init__(self) -> None:
-        self.open: list[Token] = []
+        self.open: list = []  # the open brackets' tokens
 
     def process(self, stream):
         self.open = []
@@ -58,42 +74,25 @@ class _Newlines:
 
 
 @cache
-def _parser(start: str) -> tuple[Lark, _Newlines, _ToAst]:
-    """The LALR parser for ``start``. The AST is built while parsing (no parse tree), and
-    spans come from the tokens (``keep_all_tokens``), both for speed: Lark's tree building
-    and position propagation cost more than the parse itself."""
+def _lark(start: str) -> tuple[Lark, _Newlines]:
+    """Lark's LALR parser for ``start`` (a fifth of a second to build): only its errors
+    are used, and the states in them identify the typical mistakes."""
+    from lark import Lark
+
     postlex = _Newlines()
-    to_ast = _ToAst()
-    parser = Lark(
-        GRAMMAR.read_text(),
-        start=start,
-        parser="lalr",
-        lexer="basic",
-        keep_all_tokens=True,
-        maybe_placeholders=False,
-        postlex=postlex,
-        transformer=to_ast,
-        cache=True,
-    )
-    return parser, postlex, to_ast
+    return Lark(GRAMMAR.read_text(), start=start, postlex=postlex, **LARK_OPTIONS), postlex
 
 
-def _span(source: Source, item) -> Span:
+def _span(source: Source, tok: Tok) -> Span:
     """The span of a token."""
-    return Span(
-        source,
-        item.line,
-        item.column,
-        item.end_line or item.line,
-        item.end_column or item.column + len(item),
-    )
+    return Span(source, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
 def _edge(items, end: bool):
     """(line, col) where the first item starts, or (with ``end``) where the last one ends;
     items are tokens, AST nodes, or (nested) sequences of them."""
     for x in reversed(items) if end else items:
-        if isinstance(x, Token):
+        if isinstance(x, Tok):
             return (x.end_line, x.end_column) if end else (x.line, x.column)
         if isinstance(x, (tuple, list)):
             pos = _edge(x, end)
@@ -113,14 +112,15 @@ def _rule(method):
     def wrapped(self, children):
         start, end = _edge(children, False) or (1, 1), _edge(children, True) or (1, 1)
         span = Span(self.source, start[0], start[1], end[0], end[1])
-        kept = [c for c in children if not isinstance(c, Token) or c.type in _VALUE_TOKENS]
+        kept = [c for c in children if not isinstance(c, Tok) or c.type in _VALUE_TOKENS]
         return method(self, span, kept)
 
     return wrapped
 
 
-class _ToAst(Transformer):
-    """Builds compiler.ast nodes; one method per grammar rule or alias."""
+class _ToAst:
+    """Builds compiler.ast nodes; one method per grammar rule or alias, given the rule's
+    children as Lark's tree builder would."""
 
     source: Source  # set before each parse (the parser instance is shared)
 
@@ -143,15 +143,15 @@ class _ToAst(Transformer):
 
     @_rule
     def block_def(self, meta, c):
-        return ast.BlockDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
+        return ast.BlockDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
     @_rule
     def network_def(self, meta, c):
-        return ast.NetworkDef(_span(self.source, c[0]), str(c[0]), tuple(c[1:-1]), c[-1])
+        return ast.NetworkDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
     @_rule
     def param(self, meta, c):
-        return ast.Param(self._s(meta), str(c[0]), c[1] if len(c) > 1 else None)
+        return ast.Param(self._s(meta), c[0].value, c[1] if len(c) > 1 else None)
 
     @_rule
     def body(self, meta, c):
@@ -161,7 +161,7 @@ class _ToAst(Transformer):
     @_rule
     def input_decl(self, meta, c):
         return ast.InputDecl(
-            self._s(meta), str(c[0]), str(c[1]), _span(self.source, c[1]), tuple(c[2:])
+            self._s(meta), c[0].value, c[1].value, _span(self.source, c[1]), tuple(c[2:])
         )
 
     @_rule
@@ -170,7 +170,7 @@ class _ToAst(Transformer):
 
     @_rule
     def let_stmt(self, meta, c):
-        return ast.Let(self._s(meta), str(c[0]), c[1])
+        return ast.Let(self._s(meta), c[0].value, c[1])
 
     @_rule
     def init_stmt(self, meta, c):
@@ -178,7 +178,7 @@ class _ToAst(Transformer):
 
     @_rule
     def init_item(self, meta, c):
-        return ast.Kwarg(self._s(meta), str(c[0]), c[1])
+        return ast.Kwarg(self._s(meta), c[0].value, c[1])
 
     @_rule
     def residual_stmt(self, meta, c):
@@ -202,12 +202,12 @@ class _ToAst(Transformer):
 
     @_rule
     def for_stmt(self, meta, c):
-        names = tuple(str(t) for t in c if isinstance(t, Token))
+        names = tuple(t.value for t in c if isinstance(t, Tok))
         return ast.For(self._s(meta), names, c[-2], c[-1])
 
     @_rule
     def assign(self, meta, c):
-        return ast.Assign(self._s(meta), str(c[0]), c[1])
+        return ast.Assign(self._s(meta), c[0].value, c[1])
 
     @_rule
     def expr_stmt(self, meta, c):
@@ -250,7 +250,7 @@ class _ToAst(Transformer):
 
     @_rule
     def compare(self, meta, c):
-        return ast.Compare(self._s(meta), tuple(str(t) for t in c[1::2]), tuple(c[0::2]))
+        return ast.Compare(self._s(meta), tuple(t.value for t in c[1::2]), tuple(c[0::2]))
 
     @_rule
     def call(self, meta, c):
@@ -264,7 +264,7 @@ class _ToAst(Transformer):
 
     @_rule
     def kwarg(self, meta, c):
-        return ast.Kwarg(_span(self.source, c[0]), str(c[0]), c[1])
+        return ast.Kwarg(_span(self.source, c[0]), c[0].value, c[1])
 
     @_rule
     def init_kwarg(self, meta, c):
@@ -276,7 +276,7 @@ class _ToAst(Transformer):
 
     @_rule
     def attr(self, meta, c):
-        return ast.Attr(self._s(meta), c[0], str(c[1]))
+        return ast.Attr(self._s(meta), c[0], c[1].value)
 
     @_rule
     def atom(self, meta, c):  # "(" expr ")"
@@ -288,15 +288,15 @@ class _ToAst(Transformer):
 
     @_rule
     def int_lit(self, meta, c):
-        return ast.Lit(_span(self.source, c[0]), int(c[0]))
+        return ast.Lit(_span(self.source, c[0]), int(c[0].value))
 
     @_rule
     def float_lit(self, meta, c):
-        return ast.Lit(_span(self.source, c[0]), float(c[0]))
+        return ast.Lit(_span(self.source, c[0]), float(c[0].value))
 
     @_rule
     def str_lit(self, meta, c):
-        return ast.Lit(_span(self.source, c[0]), c[0][1:-1])
+        return ast.Lit(_span(self.source, c[0]), c[0].value[1:-1])
 
     @_rule
     def true(self, meta, c):
@@ -308,7 +308,7 @@ class _ToAst(Transformer):
 
     @_rule
     def name(self, meta, c):
-        return ast.Name(_span(self.source, c[0]), str(c[0]))
+        return ast.Name(_span(self.source, c[0]), c[0].value)
 
     @_rule
     def input_ref(self, meta, c):
@@ -395,9 +395,10 @@ def _mistake_table() -> dict:
     Lark's ``match_examples`` compares whole parser stacks, so a mistake in a later
     statement (a deeper stack) would miss its hint; the state and token alone identify it.
     """
-    parser, postlex, to_ast = _parser("module")
+    from lark.exceptions import UnexpectedInput
+
+    parser, _ = _lark("module")
     table = {}
-    to_ast.source = Source("<examples>", "")
     for label, examples in _MISTAKES.items():
         for text in examples:
             try:
@@ -419,6 +420,8 @@ def _describe(tok_type: str) -> str:
 
 
 def _syntax_error(err: UnexpectedInput, source: Source, start: str, postlex: _Newlines) -> DlcError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     unclosed_at = list(postlex.open)  # matching the mistakes re-parses and resets the post-lexer
     line, col = getattr(err, "line", 0), getattr(err, "column", 0)
     notes: list[str] = []
@@ -476,12 +479,31 @@ def parse_expr(text: str, path: str = "<command line>"):
     return _parse(text, path, "expr")
 
 
+@cache
+def _fast(start: str) -> Parser:
+    return Parser(start, _TO_AST)
+
+
+_TO_AST = _ToAst()
+
+
 def _parse(text: str, path: str, start: str):
     source = Source(path, text)
-    parser, postlex, to_ast = _parser(start)
     with _LOCK:
-        to_ast.source = source
+        _TO_AST.source = source
         try:
-            return parser.parse(text)
-        except UnexpectedInput as err:
-            raise _syntax_error(err, source, start, postlex) from None
+            return _fast(start).parse(_Newlines().process(tokenize(text)))
+        except Reject:
+            raise _explain(source, start) from None
+
+
+def _explain(source: Source, start: str) -> DlcError:
+    """The syntax error in ``source``, from Lark's parser (which must reject it too)."""
+    from lark.exceptions import UnexpectedInput
+
+    parser, postlex = _lark(start)
+    try:
+        parser.parse(source.text)
+    except UnexpectedInput as err:
+        return _syntax_error(err, source, start, postlex)
+    raise AssertionError(f"Lark accepts what the parse tables reject: {source.path}")
