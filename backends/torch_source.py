@@ -356,11 +356,28 @@ class Emitter:
 
 def emit(net: Network) -> str:
     """The network as the source of a Python module that imports only torch."""
+    taken = _module_attributes()
     for n in net.graph.nodes:
         for part in n.name.split("."):
             if keyword.iskeyword(part) or part in RESERVED:
                 raise DlcError(f"the layer name '{part}' cannot be a Python attribute", n.span)
+            if part in taken:
+                raise DlcError(
+                    f"the layer name '{part}' is an attribute of torch.nn.Module: rename it",
+                    n.span,
+                )
     return Emitter(net).module()
+
+
+@functools.cache
+def _module_attributes() -> frozenset[str]:
+    """What a layer may not be called, as an attribute of every ``nn.Module``; nothing
+    where torch is not installed (emitting source does not need it)."""
+    try:
+        from torch import nn
+    except ImportError:
+        return frozenset()
+    return frozenset(dir(nn.Module()))
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -98,26 +98,6 @@ def _peak(graph: Graph, size: dict[str, Dim]) -> Dim:
     return peak
 
 
-# How each op moves the receptive field along the last axis of a [N, C, L] signal.
-_WINDOWED = {"conv1d", "maxpool1d", "avgpool1d"}
-_POINTWISE = {
-    "relu",
-    "relu6",
-    "gelu",
-    "silu",
-    "sigmoid",
-    "tanh",
-    "identity",
-    "leaky_relu",
-    "elu",
-    "dropout",
-    "batchnorm",
-    "add",
-    "mul",
-    "concat",
-}
-
-
 def receptive_field(graph: Graph) -> int | None:
     """Input steps that one output step of the 1-D convolution stack sees, or None."""
     field: dict[str, tuple[int, int]] = {}  # value -> (receptive field, jump)
@@ -130,12 +110,10 @@ def receptive_field(graph: Graph) -> int | None:
         if not ins or node.type.rank != 3:
             continue
         rf, jump = max(ins)
-        if node.op in _WINDOWED:
-            a = node.attrs
-            d = a.get("dilation", (1,))[0]
-            rf, jump = rf + (a["kernel"][0] - 1) * d * jump, jump * a["stride"][0]
-            best = max(best or 0, rf)
-            field[node.name] = (rf, jump)
-        elif node.op in _POINTWISE:
-            field[node.name] = (rf, jump)
+        xs = [graph.node(i).type for i in node.inputs]
+        out = OPS[node.op].receptive(node.attrs, rf, jump, *xs)  # each op says how
+        if out is not None:
+            field[node.name] = out
+            if out[0] > rf:
+                best = max(best or 0, out[0])
     return best

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable, Mapping
 
-import numpy as np
-
+from ..lazy import numpy as np
 from .base import Arg, Op, choice, integer, literal, real, register
 from .shape import norm_axis
 
 
 class Elementwise(Op):
-    """An elementwise function; the output has the input's type."""
+    """An elementwise function; the output has the input's type. One record per op: its
+    NumPy kernel ``numpy(attrs, x, out)`` (``out`` is None or ``x`` itself), its torch
+    function as emitted source names it (``torch``; None: the input itself) with the torch
+    keyword of each argument whose name differs (``torch_keywords``), and its ONNX lowering
+    ``onnx(g, attrs, x)``."""
 
-    def __init__(self, name: str, doc: str, *signature: Arg):
+    pointwise = True
+    numpy_inplace = True
+
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        *signature: Arg,
+        numpy: Callable,
+        torch: str | None,
+        onnx: Callable,
+        torch_keywords: Mapping[str, str] | None = None,
+    ):
         self.name, self.__doc__, self.signature = name, doc, signature
+        self._numpy, self._torch, self._onnx = numpy, torch, onnx
+        self._keywords = {a.name: a.name for a in signature} | dict(torch_keywords or {})
 
     def infer(self, ctx, a, x):
         if self.name != "identity":  # identity passes any tensor, as nn.Identity does
@@ -23,36 +40,24 @@ class Elementwise(Op):
         return x
 
     def onnx(self, g, a, node, x):
-        return ONNX_ELEMENTWISE[self.name](g, a, x)
-
-    numpy_inplace = True
+        return self._onnx(g, a, x)
 
     @property
     def numpy_view(self) -> bool:  # identity hands back its input
-        return self.name == "identity"
+        return self._torch is None
 
     def numpy(self, a, w, x, out=None):
-        return NUMPY_ELEMENTWISE[self.name](a, x, out)
-
-    def torch_forward(self, a, module, x):
-        return self.torch_bind(a, module)(x)
-
-    def torch_bind(self, a, module, *xs):
-        # The torch function is looked up once per node: activations are many and cheap.
-        import torch
-        from torch.nn import functional as F
-
-        fn, keywords = TORCH_ELEMENTWISE[self.name]
-        if fn is None:
-            return _identity
-        space, name = fn.split(".")
-        f = getattr(F if space == "F" else torch, name)
-        return functools.partial(f, **{keywords[k]: v for k, v in a.items()}) if a else f
+        return self._numpy(a, x, out)
 
     def torch_source(self, a, m, x, lit=literal):
-        fn, keywords = TORCH_ELEMENTWISE[self.name]
-        kw = [f"{keywords[k]}={lit(v, keywords[k])}" for k, v in a.items() if v != self.defaults[k]]
-        return f"{fn}({', '.join([x, *kw])})" if fn else x
+        if self._torch is None:
+            return x
+        kw = [
+            f"{self._keywords[k]}={lit(v, self._keywords[k])}"
+            for k, v in a.items()
+            if v != self.defaults[k]
+        ]
+        return f"{self._torch}({', '.join([x, *kw])})"
 
 
 class Softmax(Op):
@@ -68,6 +73,10 @@ class Softmax(Op):
         norm_axis(self.name, a["axis"], x.rank)
         return x
 
+    def receptive(self, a, field, jump, x):
+        # Normalising across channels keeps each step's field; across steps ends the stack.
+        return None if a["axis"] % x.rank == x.rank - 1 else (field, jump)
+
     def onnx(self, g, a, node, x):
         return g.op("Softmax" if self.name == "softmax" else "LogSoftmax", [x], axis=a["axis"])
 
@@ -80,11 +89,6 @@ class Softmax(Op):
             return np.subtract(y, np.log(np.exp(y).sum(axis=axis, keepdims=True)), out=y)
         np.exp(y, out=y)
         return np.divide(y, y.sum(axis=axis, keepdims=True), out=y)
-
-    def torch_forward(self, a, module, x):
-        from torch.nn import functional as F
-
-        return getattr(F, self.name)(x, dim=a["axis"])
 
     def torch_source(self, a, m, x, lit=literal):
         return f"F.{self.name}({x}, dim={lit(a['axis'], 'dim')})"
@@ -105,32 +109,6 @@ def _gelu_onnx(g, a, x):
 def _identity(x):
     return x
 
-
-# The torch function of each elementwise op (as emitted source names it; None: the input
-# itself) and its keyword for each of the op's arguments; the defaults agree.
-TORCH_ELEMENTWISE = {
-    "relu": ("F.relu", {}),
-    "relu6": ("F.relu6", {}),
-    "gelu": ("F.gelu", {"approximate": "approximate"}),
-    "silu": ("F.silu", {}),
-    "sigmoid": ("torch.sigmoid", {}),
-    "tanh": ("torch.tanh", {}),
-    "identity": (None, {}),
-    "leaky_relu": ("F.leaky_relu", {"slope": "negative_slope"}),
-    "elu": ("F.elu", {"alpha": "alpha"}),
-}
-
-ONNX_ELEMENTWISE = {
-    "relu": lambda g, a, x: g.op("Relu", [x]),
-    "relu6": lambda g, a, x: g.op("Clip", [x, g.const(0.0), g.const(6.0)]),
-    "gelu": _gelu_onnx,
-    "silu": lambda g, a, x: g.op("Mul", [x, g.op("Sigmoid", [x])]),
-    "sigmoid": lambda g, a, x: g.op("Sigmoid", [x]),
-    "tanh": lambda g, a, x: g.op("Tanh", [x]),
-    "identity": lambda g, a, x: x,
-    "leaky_relu": lambda g, a, x: g.op("LeakyRelu", [x], alpha=a["slope"]),
-    "elu": lambda g, a, x: g.op("Elu", [x], alpha=a["alpha"]),
-}
 
 
 # -- NumPy kernels: (attrs, x, out) -> array; ``out`` is None or x itself ---------------------
@@ -231,33 +209,83 @@ def _elu(a, x, out):
     return y
 
 
-NUMPY_ELEMENTWISE = {
-    "relu": lambda a, x, out: np.maximum(x, 0, out=out),
-    "relu6": lambda a, x, out: np.clip(x, 0, 6, out=out),
-    "gelu": _gelu,
-    "silu": lambda a, x, out: np.multiply(x, sigmoid(x), out=out),
-    "sigmoid": lambda a, x, out: sigmoid(x, out),
-    "tanh": lambda a, x, out: np.tanh(x, out=out),
-    "identity": lambda a, x, out: x,
-    "leaky_relu": _leaky_relu,
-    "elu": _elu,
-}
+
+def _relu6_onnx(g, a, x):
+    return g.op("Clip", [x, g.const(0.0), g.const(6.0)])
+
+
+def _silu_onnx(g, a, x):
+    return g.op("Mul", [x, g.op("Sigmoid", [x])])
 
 
 for _op in (
-    Elementwise("relu", "max(x, 0)"),
-    Elementwise("relu6", "min(max(x, 0), 6)"),
+    Elementwise(
+        "relu",
+        "max(x, 0)",
+        numpy=lambda a, x, out: np.maximum(x, 0, out=out),
+        torch="F.relu",
+        onnx=lambda g, a, x: g.op("Relu", [x]),
+    ),
+    Elementwise(
+        "relu6",
+        "min(max(x, 0), 6)",
+        numpy=lambda a, x, out: np.clip(x, 0, 6, out=out),
+        torch="F.relu6",
+        onnx=_relu6_onnx,
+    ),
     Elementwise(
         "gelu",
         'x * Phi(x), the exact (erf) form unless approximate="tanh"',
         Arg("approximate", choice("none", "tanh"), "none"),
+        numpy=_gelu,
+        torch="F.gelu",
+        onnx=_gelu_onnx,
     ),
-    Elementwise("silu", "x * sigmoid(x)"),
-    Elementwise("sigmoid", "1 / (1 + exp(-x))"),
-    Elementwise("tanh", "tanh(x)"),
-    Elementwise("identity", "x"),
-    Elementwise("leaky_relu", "x if x > 0 else slope * x", Arg("slope", real(), 0.01)),
-    Elementwise("elu", "x if x > 0 else alpha * (exp(x) - 1)", Arg("alpha", real(), 1.0)),
+    Elementwise(
+        "silu",
+        "x * sigmoid(x)",
+        numpy=lambda a, x, out: np.multiply(x, sigmoid(x), out=out),
+        torch="F.silu",
+        onnx=_silu_onnx,
+    ),
+    Elementwise(
+        "sigmoid",
+        "1 / (1 + exp(-x))",
+        numpy=lambda a, x, out: sigmoid(x, out),
+        torch="torch.sigmoid",
+        onnx=lambda g, a, x: g.op("Sigmoid", [x]),
+    ),
+    Elementwise(
+        "tanh",
+        "tanh(x)",
+        numpy=lambda a, x, out: np.tanh(x, out=out),
+        torch="torch.tanh",
+        onnx=lambda g, a, x: g.op("Tanh", [x]),
+    ),
+    Elementwise(
+        "identity",
+        "x",
+        numpy=lambda a, x, out: x,
+        torch=None,
+        onnx=lambda g, a, x: x,
+    ),
+    Elementwise(
+        "leaky_relu",
+        "x if x > 0 else slope * x",
+        Arg("slope", real(), 0.01),
+        numpy=_leaky_relu,
+        torch="F.leaky_relu",
+        torch_keywords={"slope": "negative_slope"},
+        onnx=lambda g, a, x: g.op("LeakyRelu", [x], alpha=a["slope"]),
+    ),
+    Elementwise(
+        "elu",
+        "x if x > 0 else alpha * (exp(x) - 1)",
+        Arg("alpha", real(), 1.0),
+        numpy=_elu,
+        torch="F.elu",
+        onnx=lambda g, a, x: g.op("Elu", [x], alpha=a["alpha"]),
+    ),
     Softmax("softmax"),
     Softmax("log_softmax"),
 ):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
-
 from ..errors import ShapeError
 from ..ir.graph import Init, Param
+from ..lazy import numpy as np
 from .base import (
     BOOL,
     INIT_ARGS,
@@ -35,6 +34,7 @@ class Attention(Op):
 
     name = "attention"
     layout = "[N, T, D]"
+    lengths = "sequence"
     n_inputs = (1, 2)
     signature = (
         Arg("heads", integer(1)),
@@ -108,15 +108,6 @@ def causal_mask(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             kwargs.update(kdim=dm, vdim=dm)
         kwargs["batch_first"] = True
         return "MultiheadAttention", {"embed_dim": d, "num_heads": a["heads"]}, kwargs
-
-    def torch_forward(self, a, module, q, mem=None):
-        kv = q if mem is None else mem
-        mask = None
-        if a["causal"]:  # made on the input's device, per call: no buffer to move or resize
-            import torch
-
-            mask = torch.ones(q.shape[1], kv.shape[1], dtype=torch.bool, device=q.device).triu(1)
-        return module(q, kv, kv, attn_mask=mask, need_weights=False)[0]
 
     def torch_source(self, a, m, q, mem=None, lit=literal):
         kv = mem or q

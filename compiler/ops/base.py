@@ -10,7 +10,6 @@ behind them; the elaborator adds the source span and block call chain.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -189,6 +188,12 @@ class Op:
     signature: ClassVar[tuple[Arg, ...]] = ()
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min and max tensor inputs
     layout: ClassVar[str] = ""  # the input layout in words, for rank errors
+    # Which input axes may vary at run time (stay symbolic): "sequence" is axis 1 of
+    # [N, T, D], "spatial" the axes after [N, C]; "" the op has no such axes of its own.
+    lengths: ClassVar[str] = ""
+    # Each output step depends only on the same step of the inputs (along the last axis of
+    # a [N, C, L] signal): the receptive field passes through unchanged.
+    pointwise: ClassVar[bool] = False
     sig: Signature  # the signature prepared for binding, set by ``register``
     defaults: dict[str, Any]  # its normalised defaults
 
@@ -215,6 +220,15 @@ class Op:
             else:
                 out[name] = ROLE_DEFAULTS[p.role]
         return out
+
+    def receptive(
+        self, a: Mapping[str, Any], field: int, jump: int, *xs: TensorType
+    ) -> tuple[int, int] | None:
+        """The (receptive field, jump) of one output step along the last axis of a
+        [N, C, L] signal, given the input's: steps of the original input that one step
+        sees, and how far apart adjacent steps' windows are. None: the op ends the 1-D
+        stack (compiler/analysis/counting.py stops following it)."""
+        return (field, jump) if self.pointwise else None
 
     def macs(self, a: Mapping[str, Any], y: TensorType, *xs: TensorType) -> Dim:
         """Multiply-accumulates per example (the batch dim, axis 0, counts as 1)."""
@@ -252,8 +266,9 @@ class Op:
         # module, which holds ops) refer to it by name.
         return registered, (self.name,)
 
-    # -- PyTorch lowering (backends/torch.py builds, backends/torch_source.py emits) ------
-    # Torch is imported inside the methods: the front end never imports it.
+    # -- PyTorch lowering ----------------------------------------------------------------
+    # One description, as source: backends/torch_source.py writes a module from these two
+    # and backends/torch.py executes exactly that text. Torch is never imported here.
     # ``torch_helpers``: module-level functions (name -> source) that ``torch_source`` calls.
     torch_helpers: ClassVar[Mapping[str, str]] = {}
 
@@ -262,36 +277,14 @@ class Op:
     ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         """The node's stock ``torch.nn`` layer as (class name, positional arguments by name,
         keyword arguments at other than PyTorch's defaults); its ``state_dict`` keys are the
-        node's parameter names. None where ``torch_forward`` needs no module."""
+        node's parameter names. None where ``torch_source`` needs no module."""
         return None
 
-    def torch_module(self, a: Mapping[str, Any], params: Mapping[str, Param], *xs: TensorType):
-        """``torch_layer`` instantiated: an ``nn.Module``, or None."""
-        layer = self.torch_layer(a, params, *xs)
-        if layer is None:
-            return None
-        from torch import nn
-
-        cls, args, kwargs = layer
-        return getattr(nn, cls)(*args.values(), **kwargs)
-
-    def torch_forward(self, a: Mapping[str, Any], module: Any, *xs: Any) -> Any:
-        """The op on torch tensors; ``module`` is ``torch_module``'s (None for none). By
-        default the layer is the whole op."""
-        return module(*xs)
-
-    def torch_bind(self, a: Mapping[str, Any], module: Any, *xs: TensorType) -> Callable:
-        """What ``build`` calls for a node, made once: ``torch_forward`` with the node's
-        attributes and module bound, or the module itself where it is the whole op. An op
-        may return a faster callable that computes the same."""
-        if type(self).torch_forward is Op.torch_forward:
-            return module
-        return functools.partial(self.torch_forward, dict(a), module)
-
     def torch_source(self, a: Mapping[str, Any], m: str | None, *xs: str, lit=literal) -> str:
-        """``torch_forward`` as a Python expression over the variables ``xs`` and the module
-        attribute ``m`` (in scope: ``torch``, ``nn``, ``F``, ``torch_helpers``). ``lit(value,
-        name)`` writes a literal that may differ between calls of a block (default: repr)."""
+        """The op as a Python expression over the variables ``xs`` and the module attribute
+        ``m`` (in scope: ``torch``, ``nn``, ``F`` and ``torch_helpers``). ``lit(value, name)``
+        writes a literal that may differ between calls of a block. By default the layer is
+        the whole op."""
         return f"{m}({', '.join(xs)})"
 
     # -- ONNX lowering (backends/onnx.py is the driver) -----------------------------------

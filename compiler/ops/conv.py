@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
 from ..errors import ShapeError
 from ..ir.graph import Param, TensorType
 from ..ir.symbolic import Dim, floordiv, product
+from ..lazy import lazy_function
+from ..lazy import numpy as np
 from .base import (
     BOOL,
     INIT_ARGS,
@@ -27,6 +30,8 @@ from .base import (
     register,
     short,
 )
+
+as_strided = lazy_function("numpy.lib.stride_tricks", "as_strided")
 
 SPATIAL = {1: ("length",), 2: ("height", "width")}
 LAYOUT = {1: "[N, C, L]", 2: "[N, C, H, W]"}
@@ -105,17 +110,76 @@ def windows(x: np.ndarray, kernel, stride, dilation) -> np.ndarray:
     )
 
 
+# -- NumPy: GEMMs shared out by Python threads ---------------------------------------------
+# OpenBLAS splits each GEMM statically among its threads, which wait on one another many times
+# a call: when another process takes a core, every call goes at the pace of the thread that
+# shares it. Independent tasks, each taken by whichever thread comes free, keep both cores'
+# worth of work going (NumPy releases the GIL in copies and matmul) and share out the window
+# copies too. That needs threadpoolctl, to run the BLAS single-threaded meanwhile; without it
+# the tasks run in turn on the BLAS's own threads.
+@functools.cache
+def _blas() -> Any:
+    """threadpoolctl's controller of this process's BLAS libraries, or None."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    blas = ThreadpoolController().select(user_api="blas")
+    return blas if blas.lib_controllers else None
+
+
+def blas_threads() -> int:
+    """The threads the BLAS may use now (its limit, as threadpoolctl sets it); 1 without
+    threadpoolctl, when the BLAS's own threads do the work."""
+    blas = _blas()
+    return max(c.num_threads for c in blas.lib_controllers) if blas else 1
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads - 1, thread_name_prefix="dlc-numpy")
+
+
+def parallel(task: Callable[..., None], tasks: list[tuple], threads: int) -> None:
+    """``task(worker, *args)`` for each ``args`` in ``tasks``, on up to ``threads`` threads
+    (this one included, ``worker`` numbering them) with the BLAS single-threaded meanwhile."""
+    if threads <= 1 or len(tasks) == 1:
+        for args in tasks:
+            task(0, *args)
+        return
+    queue = iter(tasks)  # shared: next() on a list iterator is atomic under the GIL
+
+    def work(worker: int) -> None:
+        for args in queue:
+            task(worker, *args)
+
+    with _blas().limit(limits=1):
+        pool = _pool(threads)
+        futures = [pool.submit(work, i) for i in range(1, min(threads, len(tasks)))]
+        try:
+            work(0)
+        finally:
+            wait(futures)  # none may run past the limit's end
+        for f in futures:
+            f.result()  # re-raise a worker's exception
+
+
 # im2col copies the windows this many elements at a time, each block multiplied while it is
 # still in cache: one copy of every window (9x a 3x3 conv's input) would not fit.
 IM2COL_BLOCK = 1 << 20
+# Output channels of a column block: wide enough for the GEMM kernel, split only when there
+# are fewer row blocks than twice the threads (deep layers have few output positions).
+MIN_COLUMNS = 64
 
 
 def im2col_gemm(win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """``win`` [N, *S', *k, C] (``windows``) times ``weight`` [k*C, Cout], plus ``bias``: the
-    channels-last output [N, *S', Cout], a block of whole images or output rows at a time."""
+    channels-last output [N, *S', Cout], in blocks of whole images or output rows by blocks
+    of output channels, shared out among the BLAS's threads (``parallel``)."""
     n, rows = win.shape[:2]
     per_row = math.prod(win.shape[2:])  # elements of one output row's windows
-    y = np.empty((*win.shape[: win.ndim // 2], weight.shape[1]), weight.dtype)
+    cout = weight.shape[1]
+    y = np.empty((*win.shape[: win.ndim // 2], cout), weight.dtype)
     if rows * per_row <= IM2COL_BLOCK:
         step = IM2COL_BLOCK // (rows * per_row)
         blocks = [(slice(i, i + step),) for i in range(0, n, step)]
@@ -124,15 +188,22 @@ def im2col_gemm(win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) ->
         step = max(1, IM2COL_BLOCK // per_row)
         blocks = [(i, slice(r, r + step)) for i in range(n) for r in range(0, rows, step)]
         size = min(rows, step) * per_row
-    scratch = np.empty(size, win.dtype)
-    for block in blocks:
+    threads = blas_threads()
+    split = min(-(-2 * threads // len(blocks)), max(1, cout // MIN_COLUMNS))
+    width = -(-cout // split)
+    tasks = [(b, slice(j, j + width)) for b in blocks for j in range(0, cout, width)]
+    scratch = [np.empty(size, win.dtype) for _ in range(min(threads, len(tasks)))]
+
+    def task(worker: int, block: tuple, cols: slice) -> None:
         src = win[block]
-        cols = scratch[: src.size].reshape(src.shape)
-        np.copyto(cols, src)
-        out = y[block].reshape(-1, weight.shape[1])  # contiguous: a view
-        np.matmul(cols.reshape(len(out), -1), weight, out=out)
+        a = scratch[worker][: src.size].reshape(src.shape)
+        np.copyto(a, src)
+        out = y[block].reshape(-1, cout)[:, cols]  # rows of the contiguous y: a view
+        np.matmul(a.reshape(len(out), -1), weight[:, cols], out=out)
         if bias is not None:
-            out += bias
+            out += bias[cols]
+
+    parallel(task, tasks, threads)
     return y
 
 
@@ -144,6 +215,13 @@ def fold_affine(w, scale: np.ndarray, shift: np.ndarray) -> dict[str, np.ndarray
         "weight": (weight * scale.reshape(-1, *(1,) * (weight.ndim - 1))).astype(weight.dtype),
         "bias": ((0 if bias is None else bias) * scale + shift).astype(weight.dtype),
     }
+
+
+def windowed(a, field: int, jump: int) -> tuple[int, int]:
+    """A sliding window along the last axis widens the receptive field by (kernel - 1)
+    dilated steps of the input's jump, and multiplies the jump by the stride."""
+    dilation = a.get("dilation", (1,))[-1]
+    return field + (a["kernel"][-1] - 1) * dilation * jump, jump * a["stride"][-1]
 
 
 class ConvNd(Op):
@@ -223,22 +301,19 @@ class ConvNd(Op):
             p["bias"] = Param((a["filters"],), "bias", init=a["bias_init"])
         return p
 
+    lengths = "spatial"
+
     def macs(self, a, y, x):
         return per_example(y.shape) * (x.shape[1] // a["groups"]) * product(a["kernel"])
+
+    def receptive(self, a, field, jump, *xs):
+        return windowed(a, field, jump)
 
     def torch_layer(self, a, params, x):
         pad = 0 if torch_pad(a["padding"]) else tuple(lo for lo, _ in a["padding"])
         return torch_conv(
             f"Conv{self.rank}d", a, x, stride=a["stride"], padding=pad, dilation=a["dilation"]
         )
-
-    def torch_forward(self, a, module, x):
-        pad = torch_pad(a["padding"])
-        if pad:
-            from torch.nn import functional as F
-
-            x = F.pad(x, pad)
-        return module(x)
 
     def torch_source(self, a, m, x, lit=literal):
         pad = torch_pad(a["padding"])
@@ -360,6 +435,8 @@ class ConvTransposeNd(Op):
         if a["bias"]:
             p["bias"] = Param((a["filters"],), "bias", init=a["bias_init"])
         return p
+
+    lengths = "spatial"
 
     def macs(self, a, y, x):
         return per_example(x.shape) * (a["filters"] // a["groups"]) * product(a["kernel"])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from ..errors import ShapeError
 from ..ir.graph import INT_DTYPES, Param, TensorType
+from ..lazy import numpy as np
 from .base import (
     BOOL,
     INIT_ARGS,
@@ -115,8 +114,7 @@ def sinusoid(length: int, d: int) -> np.ndarray:
     return pe
 
 
-# The torch lowering as source: the emitted module holds this text, and the built one runs
-# the same text (compiled once by _torch_helpers), so the two cannot drift apart.
+# The torch lowering, as emitted source (see ``Op.torch_helpers``).
 _PE_TORCH = '''
 def sinusoid_table(length: int, d: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...), as a [length, d] table."""
@@ -125,40 +123,12 @@ def sinusoid_table(length: int, d: int, device: torch.device, dtype: torch.dtype
     return torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)[:, :d].to(dtype)
 
 
-def positional_encoding(x: torch.Tensor) -> torch.Tensor:
-    """x + the sinusoidal encoding of its steps."""
+def positional_encoding(x: torch.Tensor, max_len: int) -> torch.Tensor:
+    """x + the sinusoidal encoding of its steps (at most ``max_len``)."""
+    if x.shape[1] > max_len:
+        raise ValueError(f"sequence length {x.shape[1]} exceeds max_len={max_len}")
     return x + sinusoid_table(x.shape[1], x.shape[2], x.device, x.dtype)
 '''
-
-
-@functools.cache
-def _torch_helpers() -> dict:
-    import torch
-
-    namespace = {"torch": torch}
-    exec(compile(_PE_TORCH, "<dlc positional_encoding>", "exec"), namespace)  # our own text
-    return namespace
-
-
-class _AddEncoding:
-    """``build``'s positional encoding: adds a slice of a table made once per device and
-    dtype, instead of computing the encoding on every call (a plain object, so that built
-    modules still pickle; the tables are rebuilt after unpickling)."""
-
-    def __init__(self, d: int, max_len: int):
-        self.d, self.max_len, self.tables = d, max_len, {}
-
-    def __getstate__(self):
-        return {"d": self.d, "max_len": self.max_len, "tables": {}}
-
-    def __call__(self, x):
-        if x.shape[1] > self.max_len:
-            raise ValueError(f"sequence length {x.shape[1]} exceeds max_len={self.max_len}")
-        key = (x.device, x.dtype)
-        if key not in self.tables:
-            table = _torch_helpers()["sinusoid_table"]
-            self.tables[key] = table(self.max_len, self.d, x.device, x.dtype)
-        return x + self.tables[key][: x.shape[1]]
 
 
 @register
@@ -169,6 +139,8 @@ class PositionalEncoding(Op):
 
     name = "positional_encoding"
     layout = "[N, T, D]"
+    lengths = "sequence"
+    pointwise = True  # adds a constant per position
     signature = (Arg("max_len", integer(1), 5000),)
 
     def infer(self, ctx, a, x):
@@ -184,14 +156,8 @@ class PositionalEncoding(Op):
 
     torch_helpers = {"positional_encoding": _PE_TORCH}
 
-    def torch_forward(self, a, module, x):
-        return _torch_helpers()["positional_encoding"](x)
-
-    def torch_bind(self, a, module, x):
-        return _AddEncoding(x.shape[2], a["max_len"])
-
     def torch_source(self, a, m, x, lit=literal):
-        return f"positional_encoding({x})"
+        return f"positional_encoding({x}, {lit(a['max_len'], 'max_len')})"
 
     def onnx(self, g, a, node, x):
         t, d = g.type(x).shape[1:]
@@ -220,6 +186,7 @@ def _sinusoid32(length: int, d: int) -> np.ndarray:
 class Dropout(Op):
     """``nn.Dropout(p)``: zeroes elements with probability ``p`` in training, identity at
     inference."""
+    pointwise = True
 
     name = "dropout"
     layout = "any"

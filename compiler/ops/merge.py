@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import operator
-
-import numpy as np
-
 from ..errors import ShapeError
 from ..ir.graph import TensorType
 from ..ir.symbolic import equal, fmt_shape
+from ..lazy import numpy as np
 from .base import Arg, InferCtx, Op, integer, literal, register
 from .shape import norm_axis
 
@@ -40,6 +37,7 @@ def broadcast(op: str, ctx: InferCtx, shapes: list[tuple]) -> tuple:
 
 class Arith(Op):
     """Elementwise ``add`` / ``mul`` of two or more tensors, broadcasting as NumPy."""
+    pointwise = True
 
     n_inputs = (2, None)
 
@@ -57,17 +55,6 @@ class Arith(Op):
         for x in xs[1:]:  # left to right, as the reference sums them
             out = g.op("Add" if self.name == "add" else "Mul", [out, x])
         return out
-
-    def torch_forward(self, a, module, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x if self.name == "add" else out * x
-        return out
-
-    def torch_bind(self, a, module, *xs):
-        if len(xs) == 2:  # the common case (residuals) without a loop
-            return operator.add if self.name == "add" else operator.mul
-        return super().torch_bind(a, module, *xs)
 
     def torch_source(self, a, m, *xs, lit=literal):
         return (" + " if self.name == "add" else " * ").join(xs)
@@ -91,6 +78,10 @@ class Concat(Op):
     name = "concat"
     n_inputs = (2, None)
     signature = (Arg("axis", integer(), 1),)
+
+    def receptive(self, a, field, jump, *xs):
+        # Joining channels keeps each step's field; joining steps ends the 1-D stack.
+        return None if a["axis"] % xs[0].rank == xs[0].rank - 1 else (field, jump)
 
     def infer(self, ctx, a, *xs):
         rank = xs[0].rank
@@ -117,11 +108,6 @@ class Concat(Op):
 
     def onnx(self, g, a, node, *xs):
         return g.op("Concat", list(xs), axis=a["axis"])
-
-    def torch_forward(self, a, module, *xs):
-        import torch
-
-        return torch.cat(xs, dim=a["axis"])
 
     def torch_source(self, a, m, *xs, lit=literal):
         return f"torch.cat([{', '.join(xs)}], dim={a['axis']})"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir.graph import Param
+from ..lazy import numpy as np
 from .base import Arg, Op, given, real, register
 
 
@@ -14,6 +13,7 @@ class BatchNorm(Op):
 
     Inference uses the running statistics: ``(x - mean) / sqrt(var + eps) * weight + bias``.
     """
+    pointwise = True
 
     name = "batchnorm"
     layout = "[N, C], [N, C, L] or [N, C, H, W]"

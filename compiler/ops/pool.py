@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import itertools
 
-import numpy as np
-
 from ..errors import ShapeError
 from ..ir.graph import TensorType
 from ..ir.symbolic import Sym, ceildiv
+from ..lazy import numpy as np
 from .base import BOOL, Arg, ArgError, Op, choice, given, integer, ints, literal, register, short
-from .conv import LAYOUT, SPATIAL, channels_last, out_size
+from .conv import LAYOUT, SPATIAL, channels_last, out_size, windowed
 
 
 class PoolNd(Op):
@@ -32,6 +31,11 @@ class PoolNd(Op):
             Arg("padding", ints(rank, 0), 0),
             Arg("ceil_mode", BOOL, False),
         )
+
+    lengths = "spatial"
+
+    def receptive(self, a, field, jump, *xs):
+        return windowed(a, field, jump)
 
     def normalize(self, a):
         if a["stride"] is None:
@@ -68,12 +72,6 @@ class PoolNd(Op):
                     )
             spatial.append(out)
         return TensorType(x.dtype, (*x.shape[:2], *spatial))
-
-    def torch_forward(self, a, module, x):
-        from torch.nn import functional as F
-
-        pool = getattr(F, f"{self.kind}_pool{self.rank}d")
-        return pool(x, a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
 
     def torch_source(self, a, m, x, lit=literal):
         args = [x, lit(short(a["kernel"]), "kernel_size")]
@@ -151,6 +149,7 @@ def _ceil_out(n: int, k: int, s: int, p: int) -> int:
 
 class AdaptiveAvgPool2d(Op):
     """``nn.AdaptiveAvgPool2d(size)``: ``[N, C, H, W] -> [N, C, s, s]``."""
+    lengths = "spatial"
 
     name = "adaptive_avgpool2d"
     layout = LAYOUT[2]
@@ -160,11 +159,6 @@ class AdaptiveAvgPool2d(Op):
         self.expect_rank(x, 4)
         self.expect_float(x)
         return TensorType(x.dtype, (*x.shape[:2], *a["size"]))
-
-    def torch_forward(self, a, module, x):
-        from torch.nn import functional as F
-
-        return F.adaptive_avg_pool2d(x, a["size"])
 
     def torch_source(self, a, m, x, lit=literal):
         return f"F.adaptive_avg_pool2d({x}, {lit(short(a['size']), 'output_size')})"
@@ -190,7 +184,7 @@ def _adaptive_bin(i: int, n: int, s: int) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _bin_matrix(n: int, s: int, dtype: type = np.float32) -> np.ndarray:
+def _bin_matrix(n: int, s: int, dtype: type | str = "float32") -> np.ndarray:
     """The [s, n] matrix whose row i averages adaptive bin i (do not write into it: it is
     cached)."""
     m = np.zeros((s, n), dtype)
@@ -221,6 +215,7 @@ def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
 
 class GlobalPool(Op):
     """Mean or max over every axis after the channels: ``[N, C, ...] -> [N, C]``."""
+    lengths = "spatial"
 
     layout = "[N, C, ...]"
 
@@ -233,9 +228,6 @@ class GlobalPool(Op):
             raise ShapeError(f"{self.name} expects an input of rank 3 or more [N, C, ...], got {x}")
         self.expect_float(x)
         return TensorType(x.dtype, x.shape[:2])
-
-    def torch_forward(self, a, module, x):
-        return x.flatten(2).mean(2) if self.kind == "avg" else x.flatten(2).amax(2)
 
     def torch_source(self, a, m, x, lit=literal):
         return f"{x}.flatten(2).{'mean' if self.kind == 'avg' else 'amax'}(2)"
@@ -255,6 +247,7 @@ class Upsample(Op):
     ``mode`` is ``"nearest"`` or ``"linear"`` (linear over 1-D signals, bilinear over
     images; ``"bilinear"`` is accepted for images), with ``align_corners=False``.
     """
+    lengths = "spatial"
 
     name = "upsample"
     layout = "[N, C, L] or [N, C, H, W]"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..ir.graph import Init, Param, TensorType
-from .activation import NUMPY_ELEMENTWISE
+from ..lazy import numpy as np
 from .base import (
     BOOL,
     INIT_ARGS,
+    OPS,
     Arg,
     ArgError,
     Op,
@@ -42,6 +41,7 @@ class Recurrent(Op):
     """
 
     layout = "[N, T, D]"
+    lengths = "sequence"
 
     def __init__(self, name: str):
         self.name = name
@@ -109,9 +109,6 @@ class Recurrent(Op):
             bidirectional=a["bidirectional"],
         )
         return self.name.upper(), {"input_size": x.shape[2], "hidden_size": a["hidden"]}, kwargs
-
-    def torch_forward(self, a, module, x):
-        return module(x)[0]  # the output sequence; the final states are not a value here
 
     def torch_source(self, a, m, x, lit=literal):
         return f"{m}({x})[0]"
@@ -220,11 +217,11 @@ def _scan_buffers(layer, p):
 
 def _rnn_scan(a, layer, p):
     hs, _, h = _scan_buffers(layer, p)
-    act = NUMPY_ELEMENTWISE[a["nonlinearity"]]
+    act = OPS[a["nonlinearity"]]  # relu or tanh: the elementwise op's own kernel
     for i in range(len(p)):
         z = np.matmul(layer["w_hh"], h, out=hs[i])
         z += p[i]
-        h = act(a, z, z)
+        h = act.numpy({}, {}, z, out=z)
     return hs
 
 

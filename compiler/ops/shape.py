@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ShapeError
 from ..ir.graph import TensorType
 from ..ir.symbolic import Sym, equal, floordiv, fmt_shape, product
+from ..lazy import numpy as np
 from .base import _BAD, BOOL, Arg, ArgError, Kind, Op, _is_int, integer, literal, register
 
 
@@ -50,9 +49,6 @@ class Flatten(Op):
         start = a["start"] % g.type(x).rank
         return g.op("Reshape", [x, g.const([0] * start + [-1])])
 
-    def torch_forward(self, a, module, x):
-        return x.flatten(a["start"])
-
     def torch_source(self, a, m, x, lit=literal):
         return f"torch.flatten({x}, {a['start']})"
 
@@ -76,6 +72,10 @@ class Reshape(Op):
         a["dims"] = dims
         return a
 
+    def receptive(self, a, field, jump, x):
+        # Row-major: a step keeps its place where the last axis keeps its length.
+        return (field, jump) if a["dims"][-1] == x.shape[-1] else None
+
     def infer(self, ctx, a, x):
         total = product(x.shape[1:])
         known = product(d for d in a["dims"] if d != -1)
@@ -98,9 +98,6 @@ class Reshape(Op):
 
     def onnx(self, g, a, node, x):
         return g.op("Reshape", [x, g.const([0, *a["dims"]])])  # 0: the batch dim, as it is
-
-    def torch_forward(self, a, module, x):
-        return x.reshape(x.shape[0], *a["dims"])
 
     def torch_source(self, a, m, x, lit=literal):
         return f"{x}.reshape({x}.shape[0], {', '.join(map(str, a['dims']))})"
@@ -131,9 +128,6 @@ class Permute(Op):
         rank = g.type(x).rank
         return g.op("Transpose", [x], perm=[d % rank for d in _flat(a["dims"])])
 
-    def torch_forward(self, a, module, x):
-        return x.permute(_flat(a["dims"]))
-
     def torch_source(self, a, m, x, lit=literal):
         return f"{x}.permute({', '.join(map(str, _flat(a['dims'])))})"
 
@@ -163,9 +157,6 @@ class Transpose(Op):
             return x
         perm[i], perm[j] = j, i
         return g.op("Transpose", [x], perm=perm)
-
-    def torch_forward(self, a, module, x):
-        return x.transpose(a["a"], a["b"])
 
     def torch_source(self, a, m, x, lit=literal):
         return f"{x}.transpose({a['a']}, {a['b']})"
@@ -201,9 +192,6 @@ class Mean(Op):
             return g.op("ReduceMean", [x, g.const(axes)], keepdims=keep)
         return g.op("ReduceMean", [x], axes=axes, keepdims=keep)
 
-    def torch_forward(self, a, module, x):
-        return x.mean(a["axis"], keepdim=a["keepdims"])
-
     def torch_source(self, a, m, x, lit=literal):
         axis = a["axis"][0] if len(a["axis"]) == 1 else a["axis"]
         return f"{x}.mean({axis}{', keepdim=True' if a['keepdims'] else ''})"
@@ -218,6 +206,7 @@ class Last(Op):
 
     name = "last"
     layout = "[N, T, D]"
+    lengths = "sequence"
 
     def infer(self, ctx, a, x):
         self.expect_rank(x, 3)
@@ -225,9 +214,6 @@ class Last(Op):
 
     def onnx(self, g, a, node, x):
         return g.op("Gather", [x, g.const(-1)], axis=1)  # a scalar index drops the axis
-
-    def torch_forward(self, a, module, x):
-        return x[:, -1]
 
     def torch_source(self, a, m, x, lit=literal):
         return f"{x}[:, -1]"
