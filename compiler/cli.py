@@ -1,4 +1,4 @@
-"""The ``dlc`` command line: check, summary, init, run, compile, ir.
+"""The ``dlc`` command line: check, summary, init, run, compile, ir, ops.
 
 Exit codes: 0 success, 1 errors in a spec, 2 usage errors (bad flags, unreadable files).
 """
@@ -105,6 +105,17 @@ def cmd_summary(args) -> int:
 
 def cmd_ir(args) -> int:
     print(_one(args).ir())
+    return EXIT_OK
+
+
+def cmd_ops(args) -> int:
+    from .ops import catalog
+
+    print(
+        {"text": catalog.as_text, "json": catalog.as_json, "markdown": catalog.as_markdown}[
+            args.format
+        ]()
+    )
     return EXIT_OK
 
 
@@ -289,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     _common(p)
     p.set_defaults(run=cmd_ir)
+    p = sub.add_parser("ops", help="list every op: signature, defaults, one-line doc")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.set_defaults(run=cmd_ops)
     return parser
 
 

@@ -36,3 +36,14 @@ def test_example_compiles(index, tmp_path):
     else:
         for name in networks:
             load(path, name)
+
+
+def test_the_op_index_is_the_registry():
+    """docs/language.md's op index is ``dlc ops --format markdown``, as generated."""
+    from dlc.compiler.ops import catalog
+
+    block = re.search(r"<!-- ops:begin[^>]*-->\n(.*?)\n<!-- ops:end -->", DOC.read_text(), re.S)
+    assert block, "docs/language.md has lost its op index markers"
+    assert block.group(1) == catalog.as_markdown(), (
+        "docs/language.md's op index is stale: replace it by `dlc ops --format markdown`"
+    )

@@ -14,18 +14,21 @@ initialisation against the torch layer's ``reset_parameters``.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 
 import numpy as np
 import pytest
 
 from dlc.backends.numpy import run
 from dlc.compiler import DlcError, load_source
+from dlc.compiler.cli import main
 from dlc.compiler.ops import OPS, Op
 from dlc.runtime.weights import init_weights
 
 torch = pytest.importorskip("torch")
 
-from test_ops_torch import CASES, Case, source  # noqa: E402  (needs torch)
+from test_ops_torch import CASES, Case, dl, source  # noqa: E402  (needs torch)
 from test_weights import close_distributions  # noqa: E402
 
 ALL = [pytest.param(op, c, id=f"{op}-{c}") for op, cases in CASES.items() for c in cases]
@@ -152,3 +155,36 @@ def test_default_initialisation_matches_torch_reset_parameters(op, c):
             close_distributions(mine, ref)
         else:
             assert (mine == ref).all(), f"{key}: {c.call}"
+
+
+# -- dlc ops ------------------------------------------------------------------------------------
+def with_arguments(call: str, extra: list[str]) -> str:
+    """``conv2d(4, 3)`` + ``["stride=1"]`` -> ``conv2d(4, 3, stride=1)``."""
+    if not call.endswith(")"):
+        return f"{call}({', '.join(extra)})"
+    head, inside = call[:-1].split("(", 1)
+    return f"{head}({', '.join([*([inside] if inside.strip() else []), *extra])})"
+
+
+def test_dlc_ops_lists_every_op_with_the_defaults_the_compiler_uses(capsys):
+    """Each op's first case, recompiled with every default that ``dlc ops --format json``
+    documents passed explicitly, gives the same node: the listing tells the truth."""
+    assert main(["ops", "--format", "json"]) == 0
+    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(listed) == sorted(OPS)
+    for name, c in ((n, cs[0]) for n, cs in CASES.items()):
+        given = set(re.findall(r"(\w+)=", c.call))
+        extra = [
+            f"{a['name']}={dl(a['default'])}"
+            for a in listed[name]["arguments"]
+            if not a["required"] and a["default"] is not None and a["name"] not in given
+        ]
+        if not extra:
+            continue
+        explicit = dataclasses.replace(c, call=with_arguments(c.call, extra))
+        node = load_source(source(c)).graph.node("y")
+        spelled = load_source(source(explicit)).graph.node("y")
+        assert dict(spelled.attrs) == dict(node.attrs), f"{name}: {explicit.call}"
+    assert main(["ops"]) == 0
+    text = capsys.readouterr().out
+    assert all(f"  {r['signature']}\n" in text for r in listed.values())
