@@ -1,14 +1,14 @@
 """NumPy backend: dlc's reference runtime, exact at float32 and fast on a CPU.
 
 ``compile(net, weights)`` plans once: it checks the weights, folds each batchnorm into the
-conv or dense layer before it (when that layer feeds nothing else), lets each op lay out its
-weights (``Op.numpy_prepare``), drops nodes that no output needs, and works out where each
-value is read for the last time. The callable it returns then runs many times: it checks the
-inputs (names, rank, dtype, static dims, symbolic dims bound consistently, the graph's
-constraints; runtime/inputs.py, as every backend does), walks the steps calling each op's
-kernel (``Op.numpy``, next to its shape rule in compiler/ops), frees each value after its
-last use, and lets an elementwise kernel write into an input that dies there. ``run`` does
-both for one call.
+conv or dense layer before it (when that layer feeds nothing else), fuses a relu into the
+convolution before it (likewise), lets each op lay out its weights (``Op.numpy_prepare``),
+drops nodes that no output needs, and works out where each value is read for the last time.
+The callable it returns then runs many times: it checks the inputs (names, rank, dtype,
+static dims, symbolic dims bound consistently, the graph's constraints; runtime/inputs.py,
+as every backend does), walks the steps calling each op's kernel (``Op.numpy``, next to its
+shape rule in compiler/ops), frees each value after its last use, and lets an elementwise
+kernel write into an input that dies there. ``run`` does both for one call.
 
     from dlc.backends.numpy import compile
     net = load("specs/resnet18.dl")
@@ -64,6 +64,7 @@ class Compiled:
                 raise DlcError(f"the NumPy backend has no bfloat16 ({node.name})", node.span)
         local = {n.name: {k: weights[f"{n.name}.{k}"] for k in n.params} for n in graph.nodes}
         alias = _fold_affine(graph, local)
+        fused = _fuse_relu(graph, alias)
         nodes = _needed(graph, alias)
         slots = {name: i for i, name in enumerate(graph.inputs)}
         for n in nodes:
@@ -80,6 +81,7 @@ class Compiled:
         steps = []
         for i, n in enumerate(nodes):
             op, names = OPS[n.op], ins(n)
+            kernel = partial(op.numpy, n.attrs, op.numpy_prepare(n.attrs, local[n.name]))
             inplace = None
             if op.numpy_inplace:
                 for pos, name in enumerate(names):
@@ -91,7 +93,7 @@ class Compiled:
             steps.append(
                 Step(
                     node=n,
-                    kernel=partial(op.numpy, n.attrs, op.numpy_prepare(n.attrs, local[n.name])),
+                    kernel=partial(kernel, relu=True) if n.name in fused else kernel,
                     inputs=tuple(slots[name] for name in names),
                     out=slots[n.name],
                     inplace=inplace,
@@ -144,15 +146,18 @@ def run(
 
 
 # -- planning ------------------------------------------------------------------------------
+def _uses(graph: Graph) -> dict[str, int]:
+    """How many times each value is read, by nodes or as an output."""
+    uses: dict[str, int] = {}
+    for name in [*(i for n in graph.nodes for i in n.inputs), *graph.outputs]:
+        uses[name] = uses.get(name, 0) + 1
+    return uses
+
+
 def _fold_affine(graph: Graph, local: dict[str, dict]) -> dict[str, str]:
     """Fold each per-channel affine op (inference batchnorm) into the layer before it when
     that layer feeds nothing else; rewrites ``local`` and returns folded name -> layer."""
-    uses: dict[str, int] = {}
-    for n in graph.nodes:
-        for name in n.inputs:
-            uses[name] = uses.get(name, 0) + 1
-    for name in graph.outputs:
-        uses[name] = uses.get(name, 0) + 1
+    uses = _uses(graph)
     alias = {}
     for n in graph.nodes:
         affine = None if n.op == "input" else OPS[n.op].numpy_affine(n.attrs, local[n.name])
@@ -164,6 +169,22 @@ def _fold_affine(graph: Graph, local: dict[str, dict]) -> dict[str, str]:
             local[prev.name] = folded
             alias[n.name] = prev.name
     return alias
+
+
+def _fuse_relu(graph: Graph, alias: dict[str, str]) -> set[str]:
+    """Fuse each relu into the layer before it (after folding) when that layer's kernel
+    applies it (``numpy_relu``) and feeds nothing else: one pass less over its output, done
+    while it is in cache. Adds relu -> layer to ``alias``; returns the layers."""
+    uses = _uses(graph)
+    fused = set()
+    for n in graph.nodes:
+        if n.op != "relu" or n.inputs[0] in graph.inputs or uses[n.inputs[0]] != 1:
+            continue
+        prev = graph.node(alias.get(n.inputs[0], n.inputs[0]))
+        if OPS[prev.op].numpy_relu and prev.name not in fused and prev.type == n.type:
+            alias[n.name] = prev.name
+            fused.add(prev.name)
+    return fused
 
 
 def _lifetimes(graph: Graph, nodes: list[Node], ins, alias: dict[str, str]):

@@ -4,6 +4,13 @@ Workloads (the issue's targets, as ratios numpy / torch):
   ResNet-18, batch 1 and 8, 224x224 (specs/resnet18.dl)         <= 1.3x
   2-layer LSTM, input 128, hidden 256, batch 32, 100 steps        <= 2x
   self-attention, d 512, 8 heads, batch 8, 256 steps              <= 1.2x
+  ResNet-34, batch 4, 224x224 (specs/resnet34.dl)                 <= 1.2x
+  the same while another process keeps one core busy              <= 1.5x
+
+The last, ``resnet34-4-busy``, starts a busy-loop process (bounded: it stops by itself after
+``BUSY_SECONDS``, and is killed when the row is done) before timing either runtime: with 2
+threads on 2 cores, one of each runtime's threads then shares its core. The table prints
+each workload's target beside its ratio.
 
 Both sides run the same weights (dlc's ``init_weights``, copied into the torch modules) on
 the same inputs, in eval mode, with 2 threads: torch.set_num_threads(2), and for NumPy's
@@ -17,7 +24,13 @@ by the same NumPy.
 NumPy's wheels bundle OpenBLAS, which picks its kernels from the CPU it recognises and
 falls back to older ones on a CPU it does not (on AMD Zen 5, its AVX2 "Haswell" kernels,
 half the speed of AVX-512). ``--coretype SkylakeX`` sets OPENBLAS_CORETYPE before NumPy is
-imported, to compare with the AVX-512 kernels on such a CPU.
+imported, to compare with the AVX-512 kernels on such a CPU. Some machines set
+OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) in their environment, because older OpenBLAS builds
+fail on their CPU; a current NumPy then runs the older kernels (``Haswell`` on an AVX-512
+CPU: about half of PyTorch's speed on convolutions). The header names the kernels OpenBLAS
+actually runs (threadpoolctl's ``architecture``); to time the CPU's own, unset both for the
+benchmark's command alone (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python ...``),
+never in tests or CI.
 
 Two more measurements, after the table:
 
@@ -45,13 +58,15 @@ Two more measurements, after the table:
   those one-time buffers. Target: numpy / torch <= 1.5x, warm.
 
     python bench/numpy_backend.py [--repeat 10] [--threads 2] [--coretype SkylakeX]
-                                  [--only resnet18-1 resnet18-8 lstm attention]
+                                  [--only resnet18-1 resnet18-8 lstm attention resnet34-4
+                                          resnet34-4-busy]
                                   [--skip-reference] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -63,6 +78,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the hand-written torch references live there
 
+# Each workload's target: numpy / torch at most this.
+TARGETS = {
+    "resnet18-1": 1.3,
+    "resnet18-8": 1.3,
+    "lstm": 2.0,
+    "attention": 1.2,
+    "resnet34-4": 1.2,
+    "resnet34-4-busy": 1.5,
+}
+BUSY_SECONDS = 600  # the busy loop's own bound, should the benchmark fail to kill it
+BUSY_LOOP = "import time\nend = time.monotonic() + {}\nwhile time.monotonic() < end:\n    pass\n"
 LSTM = "network LSTM2() {\n  input x: float32[N, T, 128]\n  lstm(256, layers=2)\n}\n"
 ATTENTION = "network SelfAttention() {\n  input x: float32[N, T, 512]\n  attention(8)\n}\n"
 
@@ -83,14 +109,19 @@ def limit_threads(n: int):
 
 
 def resnet18(rng):
-    """ResNet-18 (specs/resnet18.dl) and its weights: dlc's ``init_weights`` with batchnorm
-    statistics drawn from ``rng`` (that are not the identity)."""
+    """ResNet-18 (specs/resnet18.dl) and its weights (``resnet``)."""
+    return resnet("resnet18.dl", rng)
+
+
+def resnet(spec: str, rng):
+    """A ResNet of specs/ and its weights: dlc's ``init_weights`` with batchnorm statistics
+    drawn from ``rng`` (that are not the identity)."""
     import numpy as np
 
     from dlc.compiler import load
     from dlc.runtime.weights import init_weights
 
-    net = load(ROOT / "specs" / "resnet18.dl")
+    net = load(ROOT / "specs" / spec)
     w = init_weights(net, 0)
     for name, value in w.items():
         if name.endswith("running_mean"):
@@ -123,12 +154,19 @@ def workloads(names):
     from dlc.runtime.weights import init_weights
 
     rng = np.random.default_rng(0)
-    resnet, resnet_w = resnet18(rng)
+    r18, r18_w = resnet18(rng)
     for batch in (1, 8):
         if f"resnet18-{batch}" in names:
-            model = copied(REFERENCES["resnet18.dl"][0](), resnet_w)
+            model = copied(REFERENCES["resnet18.dl"][0](), r18_w)
             x = rng.normal(size=(batch, 3, 224, 224)).astype(np.float32)
-            yield f"resnet18-{batch}", resnet, resnet_w, (x,), model, (torch.from_numpy(x),)
+            yield f"resnet18-{batch}", r18, r18_w, (x,), model, (torch.from_numpy(x),)
+    if {"resnet34-4", "resnet34-4-busy"} & set(names):
+        net, w = resnet("resnet34.dl", rng)
+        model = copied(REFERENCES["resnet34.dl"][0](), w)
+        x = rng.normal(size=(4, 3, 224, 224)).astype(np.float32)
+        for name in ("resnet34-4", "resnet34-4-busy"):
+            if name in names:
+                yield name, net, w, (x,), model, (torch.from_numpy(x),)
     if "lstm" in names:
         net = load_source(LSTM)
         w = init_weights(net, 0)
@@ -154,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    names = ["resnet18-1", "resnet18-8", "lstm", "attention"]
+    names = list(TARGETS)
     parser.add_argument("--only", nargs="+", choices=names, default=names)
     parser.add_argument("--coretype", help="OPENBLAS_CORETYPE for NumPy's OpenBLAS")
     parser.add_argument(
@@ -181,29 +219,57 @@ def main() -> None:
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(np.float32)
     peak = 2 * 2048**3 / fastest(lambda: a @ a, args.repeat) / 1e9
     threads = "threadpoolctl" if limiter is not None else "OPENBLAS_NUM_THREADS"
-    core = os.environ.get("OPENBLAS_CORETYPE", "as detected")
     print(
-        f"{args.threads} threads (NumPy's via {threads}; OpenBLAS kernels: {core}); "
+        f"{args.threads} threads (NumPy's via {threads}; OpenBLAS kernels: {kernels()}); "
         f"NumPy 2048^3 GEMM peak {peak:.1f} GFLOP/s"
     )
-    print(f"{'workload':<12} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>8} "
-          f"{'of peak':>8} {'max |diff|':>11}")  # fmt: skip
+    print(f"{'workload':<15} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'target':>7} "
+          f"{'GFLOP/s':>8} {'of peak':>8} {'max |diff|':>11}")  # fmt: skip
     for name, net, w, xs, model, txs in workloads(args.only):
         forward = compile(net, w)
-        with torch.no_grad():
+        with torch.no_grad(), busy_core(name.endswith("-busy")):
             t_np, t_torch = fastest_pair(forward, xs, model, txs, args.repeat)
             diff = np.abs(forward(*xs) - model(*txs).numpy()).max()
         env = {"N": xs[0].shape[0], "T": xs[0].shape[1]}
         flops = 2 * evaluate(net.macs, env) * xs[0].shape[0]
         rate = flops / t_np / 1e9
         print(
-            f"{name:<12} {t_np * 1e3:9.1f} {t_torch * 1e3:9.1f} {t_np / t_torch:6.2f} "
-            f"{rate:8.1f} {rate / peak:8.0%} {diff:11.2e}"
+            f"{name:<15} {t_np * 1e3:9.1f} {t_torch * 1e3:9.1f} {t_np / t_torch:6.2f} "
+            f"{'<= ' + str(TARGETS[name]):>7} {rate:8.1f} {rate / peak:8.0%} {diff:11.2e}"
         )
     if not args.skip_reference:
         onnx_reference(args.repeat)
     if not args.skip_memory:
         peak_memory(args)
+
+
+def kernels() -> str:
+    """The kernels OpenBLAS runs (threadpoolctl's ``architecture``), and OPENBLAS_CORETYPE
+    where it is set."""
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return core or "as detected"
+    found = [i.get("architecture") for i in threadpool_info() if i["internal_api"] == "openblas"]
+    running = ", ".join(filter(None, found)) or "unknown"
+    return f"{running} (OPENBLAS_CORETYPE={core})" if core else running
+
+
+@contextlib.contextmanager
+def busy_core(busy: bool):
+    """While the block runs, a process that keeps one core busy (if ``busy``): a Python loop,
+    bounded by ``BUSY_SECONDS`` of its own and killed when the block ends."""
+    if not busy:
+        yield
+        return
+    loop = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(BUSY_SECONDS)])
+    try:
+        time.sleep(0.2)  # let it start and take its core
+        yield
+    finally:
+        loop.kill()
+        loop.wait()
 
 
 def onnx_reference(repeat: int) -> None:

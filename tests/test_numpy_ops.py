@@ -18,7 +18,7 @@ import pytest
 
 from dlc.backends.numpy import compile, run
 from dlc.compiler import DlcError, load, load_source
-from dlc.compiler.ops import OPS
+from dlc.compiler.ops import OPS, conv
 from dlc.compiler.ops.activation import erf
 from dlc.runtime.weights import init_weights, save_weights
 
@@ -163,6 +163,42 @@ def test_batchnorm_folds_where_exact():
     x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype(np.float32)
     for got, expected in zip(f(x), unplanned(net, w, x)):
         assert_close(got, expected)
+
+
+RELU = """
+network T() {
+  input x: float32[N, 3, 9, 9]
+  a = x | conv2d(8, 3, padding=1) | batchnorm | relu    # fused, after folding
+  b = a | conv2d(8, 3, stride=2)
+  c = b | relu                                          # b feeds two: not fused
+  s = add(b, c)
+  output s
+}
+"""
+
+
+def test_relu_fuses_into_the_conv_before_where_it_alone_reads_it():
+    net = load_source(RELU)
+    w = weights_for(net)
+    f = compile(net, w)
+    assert planned_ops(f) == ["conv2d", "conv2d", "relu", "add"]
+    x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype(np.float32)
+    assert_close(f(x), unplanned(net, w, x))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("block", [1 << 12, 1 << 20])  # row blocks; one, split by columns
+def test_im2col_gemm_shares_out_tasks_exactly(monkeypatch, threads, block):
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(conv, "blas_threads", lambda: threads)
+    monkeypatch.setattr(conv, "IM2COL_BLOCK", block)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 10, 10, 16)).astype(np.float32)
+    weight = rng.normal(size=(144, 130)).astype(np.float32)  # 130: uneven column blocks
+    bias = rng.normal(size=130).astype(np.float32)
+    win = conv.windows(x, (3, 3), (1, 1), (1, 1))
+    expected = np.maximum(win.reshape(-1, 144) @ weight + bias, 0).reshape(2, 8, 8, 130)
+    assert_close(conv.im2col_gemm(win, weight, bias, relu=True), expected)
 
 
 ALIASING = """

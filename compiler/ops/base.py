@@ -238,8 +238,11 @@ class Op:
     # ``numpy_inplace``: the kernel takes ``out=``, one of its inputs with the output's shape
     # and dtype that it may overwrite (the driver passes one only when that input dies here).
     # ``numpy_view``: the kernel may return a view of its input rather than a new array.
+    # ``numpy_relu``: the kernel takes ``relu=True`` to apply a relu that follows it, while its
+    # result is still in cache (the driver fuses it where the relu is the only reader).
     numpy_inplace: ClassVar[bool] = False
     numpy_view: ClassVar[bool] = False
+    numpy_relu: ClassVar[bool] = False
 
     def numpy_prepare(self, a: Mapping[str, Any], w: Mapping[str, Any]) -> dict[str, Any]:
         """The weights laid out for ``numpy``, once per compiled network."""

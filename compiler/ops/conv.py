@@ -172,10 +172,13 @@ IM2COL_BLOCK = 1 << 20
 MIN_COLUMNS = 64
 
 
-def im2col_gemm(win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """``win`` [N, *S', *k, C] (``windows``) times ``weight`` [k*C, Cout], plus ``bias``: the
-    channels-last output [N, *S', Cout], in blocks of whole images or output rows by blocks
-    of output channels, shared out among the BLAS's threads (``parallel``)."""
+def im2col_gemm(
+    win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, relu: bool = False
+) -> np.ndarray:
+    """``win`` [N, *S', *k, C] (``windows``) times ``weight`` [k*C, Cout], plus ``bias``, then
+    relu if asked: the channels-last output [N, *S', Cout], in blocks of whole images or
+    output rows by blocks of output channels, shared out among the BLAS's threads
+    (``parallel``)."""
     n, rows = win.shape[:2]
     per_row = math.prod(win.shape[2:])  # elements of one output row's windows
     cout = weight.shape[1]
@@ -202,6 +205,8 @@ def im2col_gemm(win: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) ->
         np.matmul(a.reshape(len(out), -1), weight[:, cols], out=out)
         if bias is not None:
             out += bias[cols]
+        if relu:
+            np.maximum(out, 0, out=out)
 
     parallel(task, tasks, threads)
     return y
@@ -342,16 +347,19 @@ class ConvNd(Op):
         m = weight.reshape(g, cout // g, cg, -1).transpose(0, 3, 2, 1).reshape(g, -1, cout // g)
         return {"weight": np.ascontiguousarray(m[0] if g == 1 else m), "bias": w.get("bias")}
 
-    def numpy(self, a, w, x):
+    numpy_relu = True
+
+    def numpy(self, a, w, x, relu=False):
         k, s, g, bias = a["kernel"], a["stride"], a["groups"], w["bias"]
         x = channels_last(x, a["padding"])
-        if g == 1 and all(ki == 1 for ki in k) and all(si == 1 for si in s):
+        if g == 1 and (any(ki != 1 for ki in k) or any(si != 1 for si in s)):
+            y = im2col_gemm(windows(x, k, s, a["dilation"]), w["weight"], bias, relu)
+            return np.moveaxis(y, -1, 1)  # relu done, block by block
+        if g == 1:
             y = x.reshape(-1, x.shape[-1]) @ w["weight"]  # a plain GEMM, no copy of x
             if bias is not None:
                 y += bias
             y = y.reshape(*x.shape[:-1], -1)
-        elif g == 1:
-            y = im2col_gemm(windows(x, k, s, a["dilation"]), w["weight"], bias)
         else:  # per group: the windows' channels split in g, one batched GEMM
             win = windows(x, k, s, a["dilation"])
             lead = win.shape[: self.rank + 1]
@@ -360,6 +368,8 @@ class ConvNd(Op):
             y = y.transpose(1, 0, 2).reshape(*lead, -1)
             if bias is not None:
                 y += bias
+        if relu:
+            np.maximum(y, 0, out=y)
         return np.moveaxis(y, -1, 1)
 
     def numpy_fold(self, a, w, scale, shift, rank):
