@@ -25,9 +25,11 @@ class Source:
         return lines[n - 1].rstrip("\r") if 0 < n <= len(lines) else ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Span:
-    """1-based line and column of a construct, and where it ends."""
+    """1-based line and column of a construct, and where it ends (immutable by convention:
+    not ``frozen``, whose field-by-field ``object.__setattr__`` makes every AST node's span
+    several times slower to build; equality and hashing stay by value)."""
 
     source: Source
     line: int

@@ -1,4 +1,4 @@
-"""The syntax tree of a .dl file: small frozen dataclasses, each with its source span."""
+"""The syntax tree of a .dl file: small immutable dataclasses, each with its source span."""
 
 from __future__ import annotations
 
@@ -7,41 +7,46 @@ from typing import Any
 
 from ..errors import Span
 
+# Immutable by convention, not ``frozen``: a frozen dataclass sets each field through
+# ``object.__setattr__`` (four times slower to build, and a parse builds hundreds of nodes;
+# slower to define too, at import). Equality and hashing stay by value.
+_node = dataclass(slots=True, unsafe_hash=True)
+
 # ---- expressions ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Lit:
     span: Span
     value: Any  # int, float, bool or str
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Name:
     span: Span
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class InputRef:
     """The keyword ``input``: the block's (or network's first) input value."""
 
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class TupleExpr:
     span: Span
     items: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ListExpr:
     span: Span
     items: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class BinOp:
     span: Span
     op: str  # + - * / // % ** and or
@@ -49,21 +54,21 @@ class BinOp:
     right: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Unary:
     span: Span
     op: str  # - not
     operand: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Compare:
     span: Span
     ops: tuple  # chained, as in Python: a < b <= c
     operands: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class IfExp:
     span: Span
     then: Any
@@ -71,14 +76,14 @@ class IfExp:
     orelse: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Kwarg:
     span: Span
     name: str
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Call:
     span: Span
     func: Any
@@ -86,21 +91,21 @@ class Call:
     kwargs: tuple  # of Kwarg
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Index:
     span: Span
     value: Any
     index: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Attr:
     span: Span
     value: Any
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Pipe:
     """``a | f | g``: the first stage is a value, each later stage a call applied to it."""
 
@@ -111,7 +116,7 @@ class Pipe:
 # ---- statements ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class InputDecl:
     span: Span
     name: str
@@ -120,33 +125,33 @@ class InputDecl:
     dims: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Output:
     span: Span
     values: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Let:
     span: Span
     name: str
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Assign:
     span: Span
     name: str
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Init:
     span: Span
     items: tuple  # of Kwarg: role = initialiser
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Residual:
     span: Span
     body: tuple
@@ -154,7 +159,7 @@ class Residual:
     cond: Any  # None: unconditional shortcut
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class If:
     span: Span
     cond: Any
@@ -162,14 +167,14 @@ class If:
     orelse: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Repeat:
     span: Span
     count: Any
     body: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class For:
     span: Span
     targets: tuple
@@ -177,7 +182,7 @@ class For:
     body: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ExprStmt:
     span: Span
     expr: Any
@@ -186,20 +191,20 @@ class ExprStmt:
 # ---- top level -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Param:
     span: Span
     name: str
     default: Any  # None: required
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Import:
     span: Span
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class BlockDef:
     span: Span
     name: str
@@ -207,7 +212,7 @@ class BlockDef:
     body: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class NetworkDef:
     span: Span
     name: str
@@ -215,7 +220,7 @@ class NetworkDef:
     body: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Module:
     path: str
     imports: tuple

@@ -72,7 +72,9 @@ class Param:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen`` (nothing writes to a node): a frozen dataclass sets each field through
+# ``object.__setattr__``, several times slower, and elaboration makes a node per layer.
+@dataclass(slots=True)
 class Node:
     name: str
     op: str

@@ -11,6 +11,7 @@ compare equal and hash alike; an arithmetic result that is constant comes back a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from functools import reduce
 from typing import Union
@@ -309,10 +310,9 @@ def equal(a: Dim, b: Dim) -> bool | None:
 
 
 def product(dims: Iterable[Dim]) -> Dim:
-    out: Dim = 1
-    for d in dims:
-        out = out * d
-    return out
+    # math.prod multiplies ints natively and, from the first Sym on, defers to Sym's own
+    # arithmetic, exactly as a loop of ``out * d`` from 1 would.
+    return math.prod(dims)
 
 
 def fmt_shape(shape: Iterable[Dim]) -> str:
