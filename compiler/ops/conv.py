@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
@@ -136,7 +137,9 @@ def blas_threads() -> int:
 
 
 @functools.cache
-def _pool(threads: int) -> ThreadPoolExecutor:
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    """The worker threads of process ``pid``: a forked child gets its own, as its parent's
+    threads do not exist there."""
     return ThreadPoolExecutor(threads - 1, thread_name_prefix="dlc-numpy")
 
 
@@ -154,7 +157,7 @@ def parallel(task: Callable[..., None], tasks: list[tuple], threads: int) -> Non
             task(worker, *args)
 
     with _blas().limit(limits=1):
-        pool = _pool(threads)
+        pool = _pool(threads, os.getpid())
         futures = [pool.submit(work, i) for i in range(1, min(threads, len(tasks)))]
         try:
             work(0)
