@@ -15,6 +15,9 @@ kernel write into an input that dies there. ``run`` does both for one call.
     forward = compile(net, init_weights(net, seed=0))   # or a safetensors file
     logits = forward(images)            # images: float32 [N, 3, 224, 224]
 
+Convolutions share their GEMMs out among as many Python threads as the BLAS may use, each
+task on a single-threaded BLAS, where threadpoolctl is installed (compiler/ops/conv.py).
+
 Float16 values are computed in float32 and rounded to float16 after each op; NumPy has no
 bfloat16. Integer inputs accept int64 or int32 arrays (they are only ever indices).
 """

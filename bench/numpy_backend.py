@@ -9,8 +9,11 @@ Workloads (the issue's targets, as ratios numpy / torch):
 
 The last, ``resnet34-4-busy``, starts a busy-loop process (bounded: it stops by itself after
 ``BUSY_SECONDS``, and is killed when the row is done) before timing either runtime: with 2
-threads on 2 cores, one of each runtime's threads then shares its core. The table prints
-each workload's target beside its ratio.
+threads on 2 cores, one of each runtime's threads then shares its core. The NumPy backend
+copes by sharing each convolution out as independent tasks among Python threads with a
+single-threaded BLAS, which needs threadpoolctl (the header says whether it is installed);
+without it, OpenBLAS's own threads wait on the shared core. The table prints each
+workload's target beside its ratio.
 
 Both sides run the same weights (dlc's ``init_weights``, copied into the torch modules) on
 the same inputs, in eval mode, with 2 threads: torch.set_num_threads(2), and for NumPy's
