@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 from . import dl_tables as T
@@ -107,13 +108,17 @@ class Parser:
             else (origin, size, _reducer(size, inline, single, getattr(builder, m) if m else None))
             for origin, size, inline, single, m in T.RULES
         ]
+        # (state below, state, token type) -> the state after the unit reductions that the
+        # token triggers there (see ``_units``): learnt from the tables as parses meet them.
+        self.unit_chains: dict[tuple[int, int, str], int] = {}
 
     def parse(self, tokens: Iterator[Tok]) -> Any:
         """Run the LALR automaton; ``Reject`` if the tokens are not a sentence."""
         table, rules, end_state = T.STATES, self.rules, self.end_state
+        chains = self.unit_chains
         states, values = [self.start_state], []
         end = Tok("$END", "", 0, 0, 0, 0)
-        for tok in _with_end(tokens, end):
+        for tok in chain(tokens, (end,)):
             kind = tok.type
             while True:
                 act = table[states[-1]].get(kind)
@@ -124,20 +129,35 @@ class Parser:
                     values.append(tok)
                     break
                 origin, size, reduce = rules[~act]
-                if reduce is None:  # unit rule: the value stays, the state moves
-                    del states[-1]
+                if reduce is None:  # unit rules: the value stays, the state moves
+                    top = chains.get((states[-2], states[-1], kind))
+                    states[-1] = self._units(states[-2], states[-1], kind) if top is None else top
                 else:
-                    children = values[-size:] if size else []
                     if size:
+                        children = values[-size:]
                         del states[-size:]
                         del values[-size:]
+                    else:
+                        children = []
                     values.append(reduce(children))
-                states.append(table[states[-1]][origin])
+                    states.append(table[states[-1]][origin])
                 if tok is end and states[-1] == end_state:
                     return values[-1]
         raise Reject  # not reached: $END either completes the parse or is rejected
 
-
-def _with_end(tokens: Iterator[Tok], end: Tok) -> Iterator[Tok]:
-    yield from tokens
-    yield end
+    def _units(self, below: int, top: int, kind: str) -> int:
+        """Where the chain of unit reductions (``?expr: or_expr`` and the like: most of an
+        expression's reductions) that ``kind`` triggers on ``top`` ends. Each pops one state
+        and goes to ``below``'s goto, so the chain depends on these three alone; it stops
+        where $END completes the parse, as the loop would."""
+        table, rules = T.STATES, self.rules
+        state = top
+        while True:
+            act = table[state].get(kind)
+            if act is None or act >= 0 or rules[~act][2] is not None:
+                break
+            state = table[below][rules[~act][0]]
+            if kind == "$END" and state == self.end_state:
+                break
+        self.unit_chains[below, top, kind] = state
+        return state

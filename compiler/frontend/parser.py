@@ -106,14 +106,28 @@ def _edge(items, end: bool):
 _VALUE_TOKENS = {"NAME", "INT", "FLOAT", "STRING", "COMP_OP"}
 
 
+def _meaningful(children: list) -> list:
+    """The children a rule method is given: nodes and value tokens, not punctuation."""
+    return [c for c in children if not isinstance(c, Tok) or c.type in _VALUE_TOKENS]
+
+
 def _rule(method):
     """Give a rule method the span of all its tokens and only its meaningful children."""
 
     def wrapped(self, children):
         start, end = _edge(children, False) or (1, 1), _edge(children, True) or (1, 1)
         span = Span(self.source, start[0], start[1], end[0], end[1])
-        kept = [c for c in children if not isinstance(c, Tok) or c.type in _VALUE_TOKENS]
-        return method(self, span, kept)
+        return method(self, span, _meaningful(children))
+
+    return wrapped
+
+
+def _leaf(method):
+    """As ``_rule``, for a rule method that needs no span of all its tokens (it takes one
+    from a token, or makes no node): most reductions are names and numbers."""
+
+    def wrapped(self, children):
+        return method(self, _meaningful(children))
 
     return wrapped
 
@@ -123,9 +137,6 @@ class _ToAst:
     children as Lark's tree builder would."""
 
     source: Source  # set before each parse (the parser instance is shared)
-
-    def _s(self, span: Span) -> Span:
-        return span
 
     # -- top level
     @_rule
@@ -139,54 +150,52 @@ class _ToAst:
 
     @_rule
     def import_stmt(self, meta, c):
-        return ast.Import(self._s(meta), c[0].value[1:-1])
+        return ast.Import(meta, c[0].value[1:-1])
 
-    @_rule
-    def block_def(self, meta, c):
+    @_leaf
+    def block_def(self, c):
         return ast.BlockDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
-    @_rule
-    def network_def(self, meta, c):
+    @_leaf
+    def network_def(self, c):
         return ast.NetworkDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
     @_rule
     def param(self, meta, c):
-        return ast.Param(self._s(meta), c[0].value, c[1] if len(c) > 1 else None)
+        return ast.Param(meta, c[0].value, c[1] if len(c) > 1 else None)
 
-    @_rule
-    def body(self, meta, c):
+    @_leaf
+    def body(self, c):
         return tuple(c)
 
     # -- statements
     @_rule
     def input_decl(self, meta, c):
-        return ast.InputDecl(
-            self._s(meta), c[0].value, c[1].value, _span(self.source, c[1]), tuple(c[2:])
-        )
+        return ast.InputDecl(meta, c[0].value, c[1].value, _span(self.source, c[1]), tuple(c[2:]))
 
     @_rule
     def output_stmt(self, meta, c):
-        return ast.Output(self._s(meta), tuple(c))
+        return ast.Output(meta, tuple(c))
 
     @_rule
     def let_stmt(self, meta, c):
-        return ast.Let(self._s(meta), c[0].value, c[1])
+        return ast.Let(meta, c[0].value, c[1])
 
     @_rule
     def init_stmt(self, meta, c):
-        return ast.Init(self._s(meta), tuple(c))
+        return ast.Init(meta, tuple(c))
 
     @_rule
     def init_item(self, meta, c):
-        return ast.Kwarg(self._s(meta), c[0].value, c[1])
+        return ast.Kwarg(meta, c[0].value, c[1])
 
     @_rule
     def residual_stmt(self, meta, c):
         cond, shortcut = c[1] if len(c) > 1 else (None, None)
-        return ast.Residual(self._s(meta), c[0], shortcut, cond)
+        return ast.Residual(meta, c[0], shortcut, cond)
 
-    @_rule
-    def shortcut(self, meta, c):
+    @_leaf
+    def shortcut(self, c):
         return (c[0], c[1]) if len(c) == 2 else (None, c[0])
 
     @_rule
@@ -194,38 +203,38 @@ class _ToAst:
         orelse = c[2] if len(c) > 2 else ()
         if isinstance(orelse, ast.If):
             orelse = (orelse,)
-        return ast.If(self._s(meta), c[0], c[1], orelse)
+        return ast.If(meta, c[0], c[1], orelse)
 
     @_rule
     def repeat_stmt(self, meta, c):
-        return ast.Repeat(self._s(meta), c[0], c[1])
+        return ast.Repeat(meta, c[0], c[1])
 
     @_rule
     def for_stmt(self, meta, c):
         names = tuple(t.value for t in c if isinstance(t, Tok))
-        return ast.For(self._s(meta), names, c[-2], c[-1])
+        return ast.For(meta, names, c[-2], c[-1])
 
     @_rule
     def assign(self, meta, c):
-        return ast.Assign(self._s(meta), c[0].value, c[1])
+        return ast.Assign(meta, c[0].value, c[1])
 
     @_rule
     def expr_stmt(self, meta, c):
-        return ast.ExprStmt(self._s(meta), c[0])
+        return ast.ExprStmt(meta, c[0])
 
     # -- expressions
     @_rule
     def pipe(self, meta, c):
-        return ast.Pipe(self._s(meta), tuple(c))
+        return ast.Pipe(meta, tuple(c))
 
     @_rule
     def ifexp(self, meta, c):
-        return ast.IfExp(self._s(meta), c[0], c[1], c[2])
+        return ast.IfExp(meta, c[0], c[1], c[2])
 
     def _bin(op):  # noqa: N805 - a factory used in the class body
         @_rule
         def method(self, meta, c):
-            return ast.BinOp(self._s(meta), op, c[0], c[1])
+            return ast.BinOp(meta, op, c[0], c[1])
 
         return method
 
@@ -242,28 +251,28 @@ class _ToAst:
 
     @_rule
     def not_(self, meta, c):
-        return ast.Unary(self._s(meta), "not", c[0])
+        return ast.Unary(meta, "not", c[0])
 
     @_rule
     def neg(self, meta, c):
-        return ast.Unary(self._s(meta), "-", c[0])
+        return ast.Unary(meta, "-", c[0])
 
     @_rule
     def compare(self, meta, c):
-        return ast.Compare(self._s(meta), tuple(t.value for t in c[1::2]), tuple(c[0::2]))
+        return ast.Compare(meta, tuple(t.value for t in c[1::2]), tuple(c[0::2]))
 
     @_rule
     def call(self, meta, c):
         args = tuple(a for a in c[1:] if not isinstance(a, ast.Kwarg))
         kwargs = tuple(a for a in c[1:] if isinstance(a, ast.Kwarg))
-        return ast.Call(self._s(meta), c[0], args, kwargs)
+        return ast.Call(meta, c[0], args, kwargs)
 
-    @_rule
-    def arg(self, meta, c):
+    @_leaf
+    def arg(self, c):
         return c[0]
 
-    @_rule
-    def kwarg(self, meta, c):
+    @_leaf
+    def kwarg(self, c):
         return ast.Kwarg(_span(self.source, c[0]), c[0].value, c[1])
 
     @_rule
@@ -272,55 +281,55 @@ class _ToAst:
 
     @_rule
     def index(self, meta, c):
-        return ast.Index(self._s(meta), c[0], c[1])
+        return ast.Index(meta, c[0], c[1])
 
     @_rule
     def attr(self, meta, c):
-        return ast.Attr(self._s(meta), c[0], c[1].value)
+        return ast.Attr(meta, c[0], c[1].value)
 
-    @_rule
-    def atom(self, meta, c):  # "(" expr ")"
+    @_leaf
+    def atom(self, c):  # "(" expr ")"
         return c[0]
 
-    @_rule
-    def factor(self, meta, c):  # unary "+"
+    @_leaf
+    def factor(self, c):  # unary "+"
         return c[0]
 
-    @_rule
-    def int_lit(self, meta, c):
+    @_leaf
+    def int_lit(self, c):
         return ast.Lit(_span(self.source, c[0]), int(c[0].value))
 
-    @_rule
-    def float_lit(self, meta, c):
+    @_leaf
+    def float_lit(self, c):
         return ast.Lit(_span(self.source, c[0]), float(c[0].value))
 
-    @_rule
-    def str_lit(self, meta, c):
+    @_leaf
+    def str_lit(self, c):
         return ast.Lit(_span(self.source, c[0]), c[0].value[1:-1])
 
     @_rule
     def true(self, meta, c):
-        return ast.Lit(self._s(meta), True)
+        return ast.Lit(meta, True)
 
     @_rule
     def false(self, meta, c):
-        return ast.Lit(self._s(meta), False)
+        return ast.Lit(meta, False)
 
-    @_rule
-    def name(self, meta, c):
+    @_leaf
+    def name(self, c):
         return ast.Name(_span(self.source, c[0]), c[0].value)
 
     @_rule
     def input_ref(self, meta, c):
-        return ast.InputRef(self._s(meta))
+        return ast.InputRef(meta)
 
     @_rule
     def tuple_lit(self, meta, c):
-        return ast.TupleExpr(self._s(meta), tuple(c))
+        return ast.TupleExpr(meta, tuple(c))
 
     @_rule
     def list_lit(self, meta, c):
-        return ast.ListExpr(self._s(meta), tuple(c))
+        return ast.ListExpr(meta, tuple(c))
 
 
 # ---- friendly syntax errors ---------------------------------------------------------
