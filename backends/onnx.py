@@ -209,6 +209,14 @@ class Lowering:
     def type(self, x: str) -> TensorType:
         return self.types[x]
 
+    def cast(self, x: str, dtype: str) -> str:
+        """``x`` as ``dtype`` (itself where it has that type already)."""
+        if self.types[x].dtype == dtype:
+            return x
+        out = self.op("Cast", [x], to=_elem(dtype))
+        self.types[out] = TensorType(dtype, self.types[x].shape)
+        return out
+
     # -- internals -----------------------------------------------------------------------
     def _refuse(self, what: str, newer: int | None = None) -> None:
         node = self._node

@@ -351,6 +351,16 @@ def elementwise(op: str, module: Callable[[], Any], **kw) -> list[Case]:
     return [case(dl_call, s, module=module) for s in ((BATCH, 7), (BATCH, 3, 5), (BATCH, 3, 4, 5))]
 
 
+def function(dl_call: str, f: Callable[..., Any]) -> list[Case]:
+    """An elementwise op against the torch function ``f``, on inputs of rank 2, 3 and 4."""
+    return [case(dl_call, s, forward=fn(f)) for s in ((BATCH, 7), (BATCH, 3, 5), (BATCH, 3, 4, 5))]
+
+
+def positive(op: str, f: Callable[..., Any]) -> list[Case]:
+    """An op defined for positive inputs (``sqrt``, ``log``), on ``abs`` of the input."""
+    return function(f"{op}(abs(x0))", lambda x: f(x.abs()))
+
+
 def softmaxes(op: str, cls) -> list[Case]:
     return [
         case(
@@ -389,6 +399,21 @@ def binary(op: str, f) -> list[Case]:
     return out
 
 
+def scalars(op: str, f) -> list[Case]:
+    """A tensor and a number, on either side; integer tensors keep their dtype or become
+    float32 as PyTorch's type promotion says."""
+    out = []
+    for dtype, number in (("float32", 2.5), ("float32", 3), ("int64", 4), ("int64", 0.5)):
+        for left in (False, True):
+            if left and op == "div" and dtype == "int64":
+                continue  # 4 / x: random integer inputs include 0
+            inputs = (BATCH, 3, 4) if dtype == "float32" else (dtype, (BATCH, 5))
+            kw = ", left=true" if left else ""
+            ref = (lambda x, n=number: f(n, x)) if left else (lambda x, n=number: f(x, n))
+            out.append(case(f"{op}(x0, scalar={number}{kw})", inputs, forward=fn(ref)))
+    return out
+
+
 def reshape(*dims: int, shape=(BATCH, 4, 6)) -> Case:
     return case(call("reshape", *dims), shape, forward=fn(lambda x: x.reshape(x.shape[0], *dims)))
 
@@ -401,13 +426,20 @@ def transpose(a: int, b: int, shape=(BATCH, 3, 4, 5)) -> Case:
     return case(call("transpose", a, b), shape, forward=fn(lambda x: x.transpose(a, b)))
 
 
-def mean(axis, keepdims=None, shape=(BATCH, 3, 4, 5)) -> Case:
+REDUCTIONS = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax, "min": torch.amin}
+
+
+def reduction(op: str, axis, keepdims=None, shape=(BATCH, 3, 4, 5)) -> Case:
     kw = {} if keepdims is None else {"keepdims": keepdims}
     return case(
-        call("mean", axis=axis, **kw),
+        call(op, axis=axis, **kw),
         shape,
-        forward=fn(lambda x: x.mean(dim=axis, keepdim=bool(keepdims))),
+        forward=fn(lambda x: REDUCTIONS[op](x, dim=axis, keepdim=bool(keepdims))),
     )
+
+
+def mean(axis, keepdims=None, shape=(BATCH, 3, 4, 5)) -> Case:
+    return reduction("mean", axis, keepdims, shape)
 
 
 def flatten(start=None, shape=(BATCH, 3, 4, 5)) -> Case:
@@ -561,6 +593,59 @@ CASES: dict[str, list[Case]] = {
     "elu": elementwise("elu", nn.ELU) + elementwise("elu", lambda: nn.ELU(0.5), alpha=0.5),
     "softmax": softmaxes("softmax", nn.Softmax),
     "log_softmax": softmaxes("log_softmax", nn.LogSoftmax),
+    "sqrt": positive("sqrt", torch.sqrt),
+    "rsqrt": positive("rsqrt", torch.rsqrt),
+    "log": positive("log", torch.log),
+    "exp": function("exp", torch.exp),
+    "abs": function("abs", torch.abs) + [case("abs(x0)", (BATCH, 3, 5), forward=fn(torch.abs))],
+    "clamp": [
+        case(call("clamp", min=-0.5), (BATCH, 7), forward=fn(lambda x: torch.clamp(x, min=-0.5))),
+        case(call("clamp", max=0.3), (BATCH, 3, 5), forward=fn(lambda x: torch.clamp(x, max=0.3))),
+        case(
+            call("clamp", min=-1, max=0.5),
+            (BATCH, 3, 4, 5),
+            forward=fn(lambda x: torch.clamp(x, -1, 0.5)),
+        ),
+    ],
+    "hardtanh": elementwise("hardtanh", nn.Hardtanh)
+    + elementwise("hardtanh", lambda: nn.Hardtanh(-2.0, 0.5), min=-2.0, max=0.5),
+    "hardsigmoid": elementwise("hardsigmoid", nn.Hardsigmoid),
+    "hardswish": elementwise("hardswish", nn.Hardswish),
+    "softplus": elementwise("softplus", nn.Softplus)
+    + elementwise("softplus", lambda: nn.Softplus(2.0, 1.0), beta=2.0, threshold=1.0),
+    "mish": elementwise("mish", nn.Mish),
+    "logsigmoid": elementwise("logsigmoid", nn.LogSigmoid),
+    "celu": elementwise("celu", nn.CELU) + elementwise("celu", lambda: nn.CELU(0.5), alpha=0.5),
+    "selu": elementwise("selu", nn.SELU),
+    "prelu": [
+        case("prelu", (BATCH, 7), module=nn.PReLU),
+        case(call("prelu", 7), (BATCH, 7), module=lambda: nn.PReLU(7)),
+        case(call("prelu", 3), (BATCH, 3, 5), module=lambda: nn.PReLU(3)),
+        case(call("prelu", channels=3), (BATCH, 3, 4, 5), module=lambda: nn.PReLU(3)),
+        case("prelu", (BATCH, 3, 4, 5), module=nn.PReLU),
+    ],
+    "drop_path": [  # the identity at inference; training: test_drop_path_in_training
+        case(call("drop_path", p), s, forward=fn(lambda x: x))
+        for p, s in ((0.2, (BATCH, 7)), (0.5, (BATCH, 3, 5)), (0.1, (BATCH, 3, 4, 5)))
+    ],
+    "sum": [
+        reduction("sum", 1),
+        reduction("sum", (2, 3), True),
+        reduction("sum", 1, True, shape=(BATCH, 5, 16)),
+        reduction("sum", (0, 1), shape=(BATCH, 5, 16)),
+    ],
+    "max": [
+        reduction("max", 1),
+        reduction("max", -1),
+        reduction("max", (2, 3), True),
+        reduction("max", 1, True, shape=(BATCH, 5, 16)),
+    ],
+    "min": [
+        reduction("min", 1),
+        reduction("min", (1, 3)),
+        reduction("min", -1, True),
+        reduction("min", 1, True, shape=(BATCH, 5, 16)),
+    ],
     "flatten": [
         flatten(),
         flatten(2),
@@ -605,8 +690,27 @@ CASES: dict[str, list[Case]] = {
     "last": [
         case("last", s, forward=fn(lambda x: x[:, -1])) for s in ((BATCH, 5, 16), (BATCH, 1, 3))
     ],
-    "add": binary("add", torch.add),
-    "mul": binary("mul", torch.mul),
+    "add": binary("add", torch.add) + scalars("add", lambda a, b: a + b),
+    "sub": binary("sub", torch.sub) + scalars("sub", lambda a, b: a - b),
+    "mul": binary("mul", torch.mul) + scalars("mul", lambda a, b: a * b),
+    "div": binary("div", torch.div) + scalars("div", lambda a, b: a / b),
+    "neg": [case("neg", s, forward=fn(torch.neg)) for s in ((BATCH, 3), ("int64", (BATCH, 4)))],
+    "pow": [
+        case(f"pow({k})", (BATCH, 3, 4), forward=fn(lambda x, k=k: x**k)) for k in (2, 3, -1, -2)
+    ]
+    + [case("pow(2)", ("int64", (BATCH, 5)), forward=fn(lambda x: x**2))],
+    "matmul": [
+        case("matmul(x0, x1)", a, b, forward=fn(torch.matmul), macs=FLOPS)
+        for a, b in (
+            ((BATCH, 3, 4), (BATCH, 4, 5)),
+            ((BATCH, 3, 4), (4, 5)),
+            ((BATCH, 2, 3, 4), (BATCH, 1, 4, 5)),
+        )
+    ]
+    + [  # matrix-vector products, which FlopCounterMode does not count: out x inner
+        case("matmul(x0, x1)", a, b, forward=fn(torch.matmul), macs=lambda m, xs, y: y.numel() * 4)
+        for a, b in (((BATCH, 3, 4), (4,)), ((4,), (BATCH, 4, 5)))
+    ],
     "concat": [
         concat(None, (BATCH, 3, 5), (BATCH, 4, 5)),
         concat(1, (BATCH, 3, 5, 5), (BATCH, 4, 5, 5), (BATCH, 1, 5, 5)),
