@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import DlcError, Span
 from ..ir.graph import Init
 from ..ir.initializers import INITIALIZERS
-from ..ops.base import ArgError, Signature
+from ..ops.base import Arg, ArgError, Signature
 from .frame import Frame
 from .values import POISON, Callee, Poison, describe, suggest
 
@@ -55,28 +55,29 @@ class Binding:
         return bound
 
     def check_args(self, what: str, sig: Signature, bound) -> dict:
-        """The call's attributes: the given arguments validated and normalised, over the
-        signature's defaults."""
-        attrs = {}
-        for p in sig.args:  # in signature order, so the IR prints attributes consistently
-            if p.name not in bound:
-                if p.name in sig.defaults:
-                    attrs[p.name] = sig.defaults[p.name]
-                continue
-            value, vspan = bound[p.name]
-            if isinstance(value, Poison) or (isinstance(value, tuple) and POISON in value):
-                raise Poisoned
-            if isinstance(value, list):
-                value = tuple(value)
-            elif isinstance(value, Callee) and value.kind == "init":
-                value = Init(value.name)
-            try:
-                attrs[p.name] = p.kind(value)
-            except ArgError as exc:
-                raise DlcError(
-                    f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}", vspan
-                ) from None
+        """The call's attributes in signature order (the IR prints them so): the given
+        arguments validated and normalised, the others at their defaults (``bind_args``
+        has bound every argument that has none)."""
+        attrs = sig.template.copy()
+        for p in sig.args:  # in order: of two bad arguments, the first is reported
+            if p.name in bound:
+                value, vspan = bound[p.name]
+                attrs[p.name] = self._check_arg(what, p, value, vspan)
         return attrs
+
+    def _check_arg(self, what: str, p: Arg, value: Any, span: Span) -> Any:
+        if isinstance(value, Poison) or (isinstance(value, tuple) and POISON in value):
+            raise Poisoned
+        if isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, Callee) and value.kind == "init":
+            value = Init(value.name)
+        try:
+            return p.kind(value)
+        except ArgError as exc:
+            raise DlcError(
+                f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}", span
+            ) from None
 
     def make_init(self, name: str, span: Span, args, kwargs) -> Init:
         sig = _INIT_SIGNATURES[name]

@@ -17,6 +17,7 @@ from ..errors import DlcError
 from ..frontend import ast
 from ..frontend.program import Program
 from ..ir.graph import Constraint, Graph, Node, Scope
+from ..ops.base import Signature
 from . import memo
 from .binding import Binding
 from .calls import Calls
@@ -24,7 +25,7 @@ from .expressions import Expressions
 from .frame import Frame
 from .memo import Memo, Template
 from .statements import Statements
-from .values import POISON, Tensor, describe, suggest
+from .values import POISON, Callee, Tensor, describe, suggest
 
 
 class Elaborator(Statements, Calls, Binding, Memo, Expressions):
@@ -40,6 +41,8 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         self.scopes: list[Scope] = []
         self.inputs: list[str] = []
         self.memo: dict[tuple, Template] | None = {} if memo.MEMOIZE_BLOCKS else None
+        self.block_sigs: dict[str, Signature] = {}  # see Calls.block_signature
+        self.callees: dict[str, Callee] = {}  # see Expressions.lookup
 
     def network(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> Graph:
         env = self._bind_network_params(net, overrides)

@@ -62,8 +62,17 @@ class Expressions:
 
     def lookup(self, name: ast.Name, frame: Frame) -> Any:
         n = name.id
-        if n in frame.env:
-            return frame.env[n]
+        env = frame.env
+        if n in env:
+            return env[n]
+        callee = self.callees.get(n)  # a name outside every frame means one thing
+        if callee is None:
+            callee = self.callees[n] = self._callee(name, frame)
+        return callee
+
+    def _callee(self, name: ast.Name, frame: Frame) -> Callee:
+        """What a name that no frame binds calls: an op, block, builtin or initialiser."""
+        n = name.id
         if n in OPS:
             return Callee("op", n, OPS[n])
         if n in self.program.blocks:

@@ -26,7 +26,10 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+# Value types are immutable by convention, not ``frozen``: a frozen dataclass sets each
+# field through ``object.__setattr__``, several times slower, and every layer makes a type
+# and its parameters. Equality and hashing stay by value.
+@dataclass(slots=True, unsafe_hash=True)
 class TensorType:
     dtype: str
     shape: tuple[Dim, ...]
@@ -51,7 +54,7 @@ class Init:
         return f"{self.name}({inner})" if self.args else self.name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Param:
     """A parameter or buffer of a node, as a named shape.
 
@@ -72,9 +75,7 @@ class Param:
         return math.prod(self.shape)
 
 
-# Not ``frozen`` (nothing writes to a node): a frozen dataclass sets each field through
-# ``object.__setattr__``, several times slower, and elaboration makes a node per layer.
-@dataclass(slots=True)
+@dataclass(slots=True)  # not frozen either (see TensorType); nothing writes to a node
 class Node:
     name: str
     op: str
@@ -132,7 +133,7 @@ class Constraint:
         return f"{self.a} == {self.b}  ({self.what})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen (see TensorType): one per block call
 class Scope:
     """One block call: the prefix its layers share, the block's name, its call site, and
     the values it was given: ``("input", value)`` and ``(parameter, value)`` for tensors."""
