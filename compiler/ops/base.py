@@ -149,6 +149,8 @@ INIT_ARGS = (
 class InferCtx:
     """What a shape rule may call besides raising: record equalities it cannot decide."""
 
+    __slots__ = ("constraints",)
+
     def __init__(self) -> None:
         self.constraints: list[tuple[Dim, Dim, str]] = []
 
@@ -323,7 +325,7 @@ class Signature:
     """A signature prepared for binding calls: positional order, names, normalised defaults
     (``stride=1`` becomes ``(1, 1)`` once, not on every call)."""
 
-    __slots__ = ("args", "positional", "variadic", "names", "defaults", "required")
+    __slots__ = ("args", "positional", "variadic", "names", "defaults", "required", "template")
 
     def __init__(self, args: tuple[Arg, ...], normalise: bool = True):
         self.args = args
@@ -338,6 +340,8 @@ class Signature:
             for p in self.positional
             if p.default is not REQUIRED
         }
+        # Every argument at its default, in order: a call's attributes start as a copy.
+        self.template = {name: self.defaults.get(name) for name in self.names}
 
 
 OPS: dict[str, Op] = {}
