@@ -77,6 +77,37 @@ network Net(a = 7, flag = true) {
     assert [n.attrs["units"] for n in net.graph.nodes if n.op == "dense"] == [22, 4, 394]
 
 
+def test_max_min_abs_are_builtins_on_numbers_and_ops_on_tensors():
+    net = load_source("""
+block widen(c) { conv1d(max(c, 8), 1) }
+network Net() {
+  input x: float32[N, 6, 5]
+  let c = max(3, 4) + min(2, 7) + abs(-1)   # 4 + 2 + 1 = 7
+  widen(c)                                  # 8 filters
+  conv1d(max(x.shape[1], c), 1)             # 7 filters
+  a = max(axis=1)                           # the current tensor
+  b = x | max(axis=(1, 2), keepdims=true)
+  m = min(x, axis=-1)
+  s = abs(x) | sum(1)
+  n = x | abs
+  output a, b, m, s, n
+}
+""")
+    assert ops(net) == ["conv1d", "conv1d", "max", "max", "min", "abs", "sum", "abs"]
+    assert [n.attrs["filters"] for n in net.graph.nodes if n.op == "conv1d"] == [8, 7]
+    assert [shape(net, k) for k in "abmsn"] == [
+        ("N", 5),
+        ("N", 1, 1),
+        ("N", 6),
+        ("N", 5),
+        ("N", 6, 5),
+    ]
+    with pytest.raises(DlcError, match="tensor inputs come first"):
+        load_source("network Net() {\n  input x: float32[N, 6]\n  dense(max(4, x))\n}")
+    with pytest.raises(DlcError, match="axis"):
+        load_source("network Net() {\n  input x: float32[N, 6]\n  y = max(x)\n}")
+
+
 def test_shapes_are_visible_to_expressions():
     net = load_source("""
 network Net() {

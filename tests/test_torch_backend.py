@@ -188,6 +188,22 @@ def test_train_and_eval_switch_dropout_and_batchnorm():
     assert not torch.equal(model.batchnorm_0.running_mean, torch.zeros(4))
 
 
+@pytest.mark.parametrize("p", [0.25, 1.0])
+def test_drop_path_in_training(p):
+    """Training: each example zeroed or scaled by 1 / (1 - p) as a whole, by the mask
+    torchvision's stochastic_depth(mode="row") draws under the same seed; eval: identity."""
+    net = load_source(f"network T() {{\n  input x: float32[N, 3, 4]\n  drop_path({p})\n}}\n")
+    x = torch.randn(64, 3, 4)
+    torch.manual_seed(7)
+    keep = torch.empty(64, 1, 1).bernoulli_(1 - p)
+    expected = x * keep / (1 - p) if p < 1 else torch.zeros_like(x)
+    assert p == 1 or 0 < keep.sum() < 64  # the seed draws both
+    for model in (build(net), exec_source(emit(net), net.name)()):
+        torch.manual_seed(7)
+        close(model.train()(x), expected)
+        assert torch.equal(model.eval()(x), x)
+
+
 def test_outputs_in_order_dead_values_and_named_inputs():
     net = load_source(
         "network T() {\n  input a: float32[N, 3]\n  input b: float32[N, 3]\n"

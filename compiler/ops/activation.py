@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from ..errors import ShapeError
+from ..ir.graph import Init, Param
 from ..lazy import numpy as np
-from .base import Arg, Op, choice, integer, literal, real, register
+from .base import Arg, ArgError, Op, choice, given, integer, literal, real, register
 from .shape import norm_axis
 
 
@@ -14,8 +16,9 @@ class Elementwise(Op):
     """An elementwise function; the output has the input's type. One record per op: its
     NumPy kernel ``numpy(attrs, x, out)`` (``out`` is None or ``x`` itself), its torch
     function as emitted source names it (``torch``; None: the input itself) with the torch
-    keyword of each argument whose name differs (``torch_keywords``), and its ONNX lowering
-    ``onnx(g, attrs, x)``."""
+    keyword of each argument whose name differs (``torch_keywords``), its ONNX lowering
+    ``onnx(g, attrs, x)`` and, where arguments constrain each other, ``check(attrs)``, which
+    raises ArgError."""
 
     pointwise = True
     numpy_inplace = True
@@ -29,10 +32,16 @@ class Elementwise(Op):
         torch: str | None,
         onnx: Callable,
         torch_keywords: Mapping[str, str] | None = None,
+        check: Callable | None = None,
     ):
         self.name, self.__doc__, self.signature = name, doc, signature
-        self._numpy, self._torch, self._onnx = numpy, torch, onnx
+        self._numpy, self._torch, self._onnx, self._check = numpy, torch, onnx, check
         self._keywords = {a.name: a.name for a in signature} | dict(torch_keywords or {})
+
+    def normalize(self, a):
+        if self._check is not None:
+            self._check(a)
+        return a
 
     def infer(self, ctx, a, x):
         if self.name != "identity":  # identity passes any tensor, as nn.Identity does
@@ -200,18 +209,120 @@ def _leaky_relu(a, x, out):
     return np.multiply(y, a["slope"], out=y, where=y < 0)
 
 
-def _elu(a, x, out):
+def _exp_linear(x, alpha, out, over=1.0):
+    """``max(x, 0) + alpha * expm1(min(x, 0) / over)``, exact on both sides (elu, celu,
+    selu)."""
     neg = np.minimum(x, 0)
+    if over != 1.0:
+        neg /= over
     np.expm1(neg, out=neg)
-    neg *= a["alpha"]
-    y = np.maximum(x, 0, out=out)  # max(x, 0) + alpha * expm1(min(x, 0)), exact on both sides
+    neg *= alpha
+    y = np.maximum(x, 0, out=out)
     y += neg
     return y
 
 
+def _elu(a, x, out):
+    return _exp_linear(x, a["alpha"], out)
+
+
+# SELU's constants (Klambauer et al. 2017), as torch and ONNX's Selu defaults have them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(a, x, out):
+    y = _exp_linear(x, _SELU_ALPHA, out)
+    y *= _SELU_SCALE
+    return y
+
+
+def _hardsigmoid(x, out=None):
+    """``min(max(x + 3, 0), 6) / 6``."""
+    y = np.add(x, 3, out=out)
+    np.clip(y, 0, 6, out=y)
+    y /= 6
+    return y
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, or ``x`` where ``beta * x > threshold`` (as torch,
+    which switches to the identity there)."""
+    bx = np.multiply(x, beta)
+    big = bx > threshold
+    y = np.logaddexp(0, bx, out=bx)  # never overflows
+    y /= beta
+    return np.where(big, x, y)
+
+
+def _logsigmoid(a, x, out):
+    """``min(x, 0) - log1p(exp(-|x|))``: no overflow on either side."""
+    t = np.abs(x)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    np.log1p(t, out=t)
+    y = np.minimum(x, 0, out=out)
+    y -= t
+    return y
+
+
+def _ufunc(name):
+    """The NumPy kernel of a unary ufunc, by name (NumPy is imported lazily)."""
+    return lambda a, x, out: getattr(np, name)(x, out=out)
+
+
+def _rsqrt(a, x, out):
+    y = np.sqrt(x, out=out)
+    return np.reciprocal(y, out=y)
+
+
+def _onnx_op(op_type, **attrs):
+    """The ONNX lowering of an elementwise op that is one ONNX op."""
+    return lambda g, a, x: g.op(op_type, [x], **attrs)
+
+
+def _clip_onnx(g, x, lo, hi):
+    """ONNX Clip between ``lo`` and ``hi``; a bound of None is left out (an empty name)."""
+    return g.op("Clip", [x, *("" if v is None else g.const(v) for v in (lo, hi))])
+
 
 def _relu6_onnx(g, a, x):
-    return g.op("Clip", [x, g.const(0.0), g.const(6.0)])
+    return _clip_onnx(g, x, 0.0, 6.0)
+
+
+def _softplus_onnx(g, a, x):
+    beta = a["beta"]
+    bx = x if beta == 1 else g.op("Mul", [x, g.const(beta)])
+    y = g.op("Softplus", [bx])
+    if beta != 1:
+        y = g.op("Div", [y, g.const(beta)])
+    # torch switches to the identity where beta * x exceeds the threshold.
+    return g.op("Where", [g.op("Greater", [bx, g.const(a["threshold"])]), x, y])
+
+
+def _mish_onnx(g, a, x):
+    if g.opset >= 18:  # Mish is new in opset 18
+        return g.op("Mish", [x])
+    return g.op("Mul", [x, g.op("Tanh", [g.op("Softplus", [x])])])
+
+
+def _logsigmoid_onnx(g, a, x):  # -softplus(-x); ONNX has no LogSigmoid
+    return g.op("Neg", [g.op("Softplus", [g.op("Neg", [x])])])
+
+
+def _check_clamp(a):
+    if a["min"] is None and a["max"] is None:
+        raise ArgError("give min, max or both")
+
+
+def _check_celu(a):
+    if a["alpha"] == 0:
+        raise ArgError("alpha must not be 0 (celu divides by it)")
+
+
+def _check_hardtanh(a):
+    if a["max"] <= a["min"]:
+        raise ArgError(f"max must exceed min, got min={a['min']}, max={a['max']}")
 
 
 def _silu_onnx(g, a, x):
@@ -286,7 +397,140 @@ for _op in (
         torch="F.elu",
         onnx=lambda g, a, x: g.op("Elu", [x], alpha=a["alpha"]),
     ),
+    Elementwise(
+        "sqrt",
+        "sqrt(x)",
+        numpy=_ufunc("sqrt"),
+        torch="torch.sqrt",
+        onnx=_onnx_op("Sqrt"),
+    ),
+    Elementwise(
+        "rsqrt",
+        "1 / sqrt(x)",
+        numpy=_rsqrt,
+        torch="torch.rsqrt",
+        onnx=lambda g, a, x: g.op("Reciprocal", [g.op("Sqrt", [x])]),
+    ),
+    Elementwise("exp", "exp(x)", numpy=_ufunc("exp"), torch="torch.exp", onnx=_onnx_op("Exp")),
+    Elementwise("log", "log(x)", numpy=_ufunc("log"), torch="torch.log", onnx=_onnx_op("Log")),
+    Elementwise("abs", "|x|", numpy=_ufunc("abs"), torch="torch.abs", onnx=_onnx_op("Abs")),
+    Elementwise(
+        "clamp",
+        "min(max(x, min), max), as torch.clamp, without a bound that is not given",
+        Arg("min", real(), None, "lower bound"),
+        Arg("max", real(), None, "upper bound"),
+        numpy=lambda a, x, out: np.clip(x, a["min"], a["max"], out=out),
+        torch="torch.clamp",
+        onnx=lambda g, a, x: _clip_onnx(g, x, a["min"], a["max"]),
+        check=_check_clamp,
+    ),
+    Elementwise(
+        "hardtanh",
+        "min(max(x, min), max)",
+        Arg("min", real(), -1.0),
+        Arg("max", real(), 1.0),
+        numpy=lambda a, x, out: np.clip(x, a["min"], a["max"], out=out),
+        torch="F.hardtanh",
+        torch_keywords={"min": "min_val", "max": "max_val"},
+        onnx=lambda g, a, x: _clip_onnx(g, x, a["min"], a["max"]),
+        check=_check_hardtanh,
+    ),
+    Elementwise(
+        "hardsigmoid",
+        "min(max(x + 3, 0), 6) / 6",
+        numpy=lambda a, x, out: _hardsigmoid(x, out),
+        torch="F.hardsigmoid",
+        onnx=_onnx_op("HardSigmoid", alpha=1 / 6, beta=0.5),
+    ),
+    Elementwise(
+        "hardswish",
+        "x * hardsigmoid(x)",
+        numpy=lambda a, x, out: np.multiply(x, _hardsigmoid(x), out=out),
+        torch="F.hardswish",
+        onnx=_onnx_op("HardSwish"),
+    ),
+    Elementwise(
+        "softplus",
+        "log(1 + exp(beta * x)) / beta, or x where beta * x > threshold",
+        Arg("beta", real(), 1.0),
+        Arg("threshold", real(), 20.0),
+        numpy=lambda a, x, out: _softplus(x, a["beta"], a["threshold"]),
+        torch="F.softplus",
+        onnx=_softplus_onnx,
+    ),
+    Elementwise(
+        "mish",
+        "x * tanh(softplus(x))",
+        numpy=lambda a, x, out: np.multiply(x, np.tanh(_softplus(x)), out=out),
+        torch="F.mish",
+        onnx=_mish_onnx,
+    ),
+    Elementwise(
+        "logsigmoid",
+        "log(sigmoid(x))",
+        numpy=_logsigmoid,
+        torch="F.logsigmoid",
+        onnx=_logsigmoid_onnx,
+    ),
+    Elementwise(
+        "celu",
+        "x if x > 0 else alpha * (exp(x / alpha) - 1)",
+        Arg("alpha", real(), 1.0),
+        numpy=lambda a, x, out: _exp_linear(x, a["alpha"], out, over=a["alpha"]),
+        torch="F.celu",
+        onnx=lambda g, a, x: g.op("Celu", [x], alpha=a["alpha"]),
+        check=_check_celu,
+    ),
+    Elementwise(
+        "selu",
+        "scale * elu(x, alpha), with SELU's fixed alpha and scale",
+        numpy=_selu,
+        torch="F.selu",
+        onnx=_onnx_op("Selu"),
+    ),
     Softmax("softmax"),
     Softmax("log_softmax"),
 ):
     register(_op)
+
+
+@register
+class PReLU(Op):
+    """``x if x >= 0 else weight * x`` as ``nn.PReLU(channels)``, with a learnt slope per
+    channel (axis 1) or one for all, starting at 0.25."""
+
+    name = "prelu"
+    pointwise = True
+    numpy_inplace = True
+    signature = (Arg("channels", integer(1), 1, "slopes: 1, or one per channel"),)
+
+    def infer(self, ctx, a, x):
+        self.expect_float(x)
+        if a["channels"] > 1:
+            if x.rank < 2:
+                raise ShapeError(f"prelu({a['channels']}) needs a channel axis 1, got {x}")
+            ctx.same(x.shape[1], a["channels"], "prelu: channels (axis 1)")
+        return x
+
+    def params(self, a, x):
+        # Its own role: `init weight = ...` statements mean weight matrices and kernels.
+        return {"weight": Param((a["channels"],), "slope")}
+
+    def default_inits(self, a, params):
+        return {"weight": Init("constant", (("value", 0.25),))}
+
+    def torch_layer(self, a, params, x):
+        return "PReLU", {}, given({"num_parameters": 1}, num_parameters=a["channels"])
+
+    def onnx(self, g, a, node, x):
+        rank = g.type(x).rank
+        if rank <= 2:
+            return g.op("PRelu", [x, g.param("weight")])
+        # ONNX broadcasts from the last axis: the slopes of axis 1 as [C, 1, ...].
+        slope = g.weight("weight").reshape(-1, *(1,) * (rank - 2))
+        return g.op("PRelu", [x, g.derived("weight_c", slope, "weight as [C, 1, ...]")])
+
+    def numpy(self, a, w, x, out=None):
+        y = np.copy(x) if out is None else out
+        slope = w["weight"].reshape(-1, *(1,) * (x.ndim - 2))
+        return np.multiply(y, slope, out=y, where=y < 0)

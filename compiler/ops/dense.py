@@ -206,3 +206,35 @@ class Dropout(Op):
 
     def numpy(self, a, w, x):
         return x
+
+
+# Torchvision's stochastic_depth(mode="row"), in plain torch, drawing the mask as it does.
+_DROP_PATH_TORCH = '''
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """In training, each example zeroed with probability p, the rest scaled by 1 / (1 - p)."""
+    if not training or p == 0.0:
+        return x
+    keep = 1.0 - p
+    mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+    mask.bernoulli_(keep)
+    if keep > 0.0:
+        mask.div_(keep)
+    return x * mask
+'''
+
+
+@register
+class DropPath(Dropout):
+    """Stochastic depth as ``torchvision.ops.stochastic_depth(mode="row")``, zeroing whole
+    examples with probability ``p`` in training and scaling the rest by ``1 / (1 - p)``, an
+    identity at inference."""
+
+    name = "drop_path"
+    signature = (Arg("p", real(0, 1)),)
+    torch_helpers = {"drop_path": _DROP_PATH_TORCH}
+
+    def torch_layer(self, a, params, x):
+        return None  # a function of the module's training flag, not a layer
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"drop_path({x}, {lit(a['p'], 'p')}, self.training)"

@@ -1,4 +1,5 @@
-"""Ops that only move data: flatten, reshape, permute, transpose, mean, last."""
+"""Ops that only move data: flatten, reshape, permute, transpose, last; and the reductions
+mean, sum, max, min."""
 
 from __future__ import annotations
 
@@ -167,37 +168,88 @@ class Transpose(Op):
         return np.swapaxes(x, a["a"], a["b"])
 
 
-@register
-class Mean(Op):
-    """Mean over ``axis`` (an integer or a tuple), dropping it unless ``keepdims``."""
+class Reduce(Op):
+    """A reduction over ``axis`` (an integer or a tuple), dropping it unless ``keepdims``:
+    one record per op, naming what it computes (``what``), its NumPy and torch tensor
+    methods and its ONNX op, whose axes are an input from opset ``axes_input`` on (an
+    attribute before)."""
 
-    name = "mean"
     signature = (Arg("axis", INT_LIST), Arg("keepdims", BOOL, False))
+
+    def __init__(self, name: str, what: str, numpy: str, torch: str, onnx: str, axes_input: int):
+        self.name = name
+        self.__doc__ = (
+            f"{what} over ``axis`` (an integer or a tuple), dropping it unless ``keepdims``."
+        )
+        self._numpy, self._torch, self._onnx, self._axes_input = numpy, torch, onnx, axes_input
 
     def infer(self, ctx, a, x):
         self.expect_float(x)
-        axes = {norm_axis("mean", d, x.rank) for d in a["axis"]}
+        axes = {norm_axis(self.name, d, x.rank) for d in a["axis"]}
         if len(axes) != len(a["axis"]) or not axes:
-            raise ShapeError(f"mean: axis {a['axis']} must name distinct axes, at least one")
+            raise ShapeError(f"{self.name}: axis {a['axis']} must name distinct axes, at least one")
         if a["keepdims"]:
             shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
         return TensorType(x.dtype, shape)
 
+    def receptive(self, a, field, jump, x):
+        # The axes kept and the last not reduced: each step sees only itself.
+        last = any(d % x.rank == x.rank - 1 for d in a["axis"])
+        return (field, jump) if a["keepdims"] and not last else None
+
     def onnx(self, g, a, node, x):
         rank, keep = g.type(x).rank, int(a["keepdims"])
         axes = sorted(d % rank for d in a["axis"])
-        if g.opset >= 18:  # the axes became an input in opset 18
-            return g.op("ReduceMean", [x, g.const(axes)], keepdims=keep)
-        return g.op("ReduceMean", [x], axes=axes, keepdims=keep)
+        if g.opset >= self._axes_input:
+            return g.op(self._onnx, [x, g.const(axes)], keepdims=keep)
+        return g.op(self._onnx, [x], axes=axes, keepdims=keep)
 
     def torch_source(self, a, m, x, lit=literal):
         axis = a["axis"][0] if len(a["axis"]) == 1 else a["axis"]
-        return f"{x}.mean({axis}{', keepdim=True' if a['keepdims'] else ''})"
+        return f"{x}.{self._torch}({axis}{', keepdim=True' if a['keepdims'] else ''})"
 
     def numpy(self, a, w, x):
-        return x.mean(axis=tuple({d % x.ndim for d in a["axis"]}), keepdims=a["keepdims"])
+        axes = tuple({d % x.ndim for d in a["axis"]})
+        return getattr(x, self._numpy)(axis=axes, keepdims=a["keepdims"])
+
+
+for _op in (
+    Reduce(
+        "mean",
+        "Mean",
+        numpy="mean",
+        torch="mean",
+        onnx="ReduceMean",
+        axes_input=18,
+    ),
+    Reduce(
+        "sum",
+        "Sum",
+        numpy="sum",
+        torch="sum",
+        onnx="ReduceSum",
+        axes_input=13,
+    ),
+    Reduce(
+        "max",
+        "Maximum",
+        numpy="max",
+        torch="amax",
+        onnx="ReduceMax",
+        axes_input=18,
+    ),
+    Reduce(
+        "min",
+        "Minimum",
+        numpy="min",
+        torch="amin",
+        onnx="ReduceMin",
+        axes_input=18,
+    ),
+):
+    register(_op)
 
 
 @register
