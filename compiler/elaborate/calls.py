@@ -108,9 +108,8 @@ class Calls:
         if hi is not None and len(inputs) > hi:
             most = "one tensor input" if hi == 1 else f"at most {hi} tensor inputs"
             raise DlcError(f"{op.name} takes {most}, got {len(inputs)}", span)
-        for x in inputs:
-            if x is None:
-                raise DlcError(f"{op.name} has no input: declare an `input` first", span)
+        if None in inputs:  # (values compare by identity: a membership test is exact)
+            raise DlcError(f"{op.name} has no input: declare an `input` first", span)
         bound = self.bind_args(op.name, op.sig, span, args, kwargs)
         try:
             attrs = self.check_args(op.name, op.sig, bound)
@@ -120,7 +119,7 @@ class Calls:
                 raise DlcError(f"{op.name}: {exc}", span) from None
         except Poisoned:
             return POISON
-        if any(x is POISON for x in inputs):
+        if POISON in inputs:
             return POISON
         return self.apply_op(op, span, inputs, attrs, frame, layer_name)
 
@@ -163,7 +162,7 @@ class Calls:
         node = Node(
             name,
             op.name,
-            tuple(x.name for x in inputs),
+            tuple([x.name for x in inputs]),
             MappingProxyType(attrs),
             out,
             MappingProxyType(params),
@@ -190,6 +189,19 @@ class Calls:
                 self.names.add(name)
                 return name
 
+    def block_signature(self, block: ast.BlockDef) -> Signature:
+        """The block's parameters as a signature for binding (made once per block)."""
+        sig = self.block_sigs.get(block.name)
+        if sig is None:
+            sig = self.block_sigs[block.name] = Signature(
+                tuple(
+                    Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
+                    for p in block.params
+                ),
+                normalise=False,
+            )
+        return sig
+
     def call_block(
         self, block: ast.BlockDef, span: Span, args, kwargs, frame: Frame, piped, layer_name
     ):
@@ -199,14 +211,9 @@ class Calls:
         x = piped if piped is not None else frame.current
         if x is None:
             raise DlcError(f"block {block.name} has no input: declare an `input` first", span)
-        sig = Signature(
-            tuple(
-                Arg(p.name, None, REQUIRED if p.default is None else p.default)  # type: ignore[arg-type]
-                for p in block.params
-            ),
-            normalise=False,
+        bound = self.bind_args(
+            f"block {block.name}", self.block_signature(block), span, args, kwargs
         )
-        bound = self.bind_args(f"block {block.name}", sig, span, args, kwargs)
         name = self.layer_name(frame, layer_name or block.name, numbered=layer_name is None)
         inner = Frame(
             name + ".",
@@ -219,14 +226,14 @@ class Calls:
         )
         for p in block.params:  # defaults may use earlier parameters: block b(c, d = 2 * c)
             inner.env[p.name] = bound[p.name][0] if p.name in bound else self.eval(p.default, inner)
+        key = self._memo_key(block, inner.env, x, frame)
+        if key is not None and key in self.memo:
+            return self._replay(self.memo[key], name, x, span, frame)
         shown = ", ".join(
             f"{p.name}={describe(inner.env[p.name])}"
             for p in block.params
             if not isinstance(inner.env[p.name], Tensor)
         )
-        key = self._memo_key(block, inner.env, x, frame)
-        if key is not None and key in self.memo:
-            return self._replay(self.memo[key], name, x, span, frame)
         tensors = [("input", x)] + [(p.name, inner.env[p.name]) for p in block.params]
         inputs = tuple((k, v.name) for k, v in tensors if isinstance(v, Tensor))
         marks = len(self.nodes), len(self.scopes), len(self.constraints), len(self.errors)
