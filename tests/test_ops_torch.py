@@ -87,7 +87,7 @@ def fn(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- convolutions ----------------------------------------------------------------------
-CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
 
 
@@ -194,6 +194,8 @@ POOL = {
     ("max", 2): nn.MaxPool2d,
     ("avg", 1): nn.AvgPool1d,
     ("avg", 2): nn.AvgPool2d,
+    ("max", 3): nn.MaxPool3d,
+    ("avg", 3): nn.AvgPool3d,
 }
 
 
@@ -718,6 +720,111 @@ CASES: dict[str, list[Case]] = {
         concat(2, (BATCH, 3, 4, 5), (BATCH, 3, 6, 5)),
         concat(0, (BATCH, 3), (5, 3)),
         concat(1, (BATCH, 7), (BATCH, 9)),
+    ],
+    "conv3d": [
+        conv(3, 3, 4, 3, (5, 6, 7)),
+        conv(3, 3, 4, 2, (5, 6, 7), stride=2),
+        conv(3, 3, 4, (1, 3, 2), (5, 6, 7), stride=(1, 2, 1), padding=(0, 1, 1)),
+        conv(3, 4, 8, 3, (5, 6, 7), groups=2, dilation=(1, 2, 1), bias=False),
+        conv(3, 4, 4, 3, (5, 6, 7), groups=4, padding=1),  # depthwise
+        conv(3, 3, 4, 3, (5, 6, 7), padding="same"),
+        conv(3, 3, 4, (2, 3, 3), (5, 6, 7), padding="same"),  # one more on the right in depth
+        conv(3, 3, 4, 1, (5, 6, 7)),
+    ],
+    **{
+        f"{kind}pool3d": [
+            pool(kind, 3, k, size, **kw)
+            for k, size, kw in (
+                (2, (4, 6, 8), {}),
+                (3, (5, 6, 7), {"stride": 2, "padding": 1}),
+                ((1, 2, 3), (5, 6, 7), {"stride": (1, 2, 2)}),
+                (2, (5, 6, 7), {"ceil_mode": True}),
+                (3, (6, 7, 8), {"stride": 2, "padding": 1, "ceil_mode": True}),
+            )
+        ]
+        for kind in ("max", "avg")
+    },
+    "adaptive_avgpool1d": [
+        case(
+            call("adaptive_avgpool1d", s), (BATCH, 3, n), module=lambda s=s: nn.AdaptiveAvgPool1d(s)
+        )
+        for s, n in ((1, 9), (3, 9), (4, 10), (7, 5))
+    ],
+    "adaptive_maxpool2d": [
+        case(
+            call("adaptive_maxpool2d", s),
+            (BATCH, 3, *hw),
+            module=lambda s=s: nn.AdaptiveMaxPool2d(s),
+        )
+        for s, hw in (
+            (1, (7, 9)),
+            (3, (7, 9)),
+            ((2, 4), (7, 9)),
+            ((7, 7), (5, 6)),
+            ((1, 3), (6, 7)),
+        )
+    ],
+    "groupnorm": [
+        case(
+            call("groupnorm", g, **kw),
+            s,
+            module=lambda g=g, s=s, kw=kw: nn.GroupNorm(g, s[1], **kw),
+        )
+        for g, s, kw in (
+            (2, (BATCH, 6, 9), {}),
+            (3, (BATCH, 6, 5, 7), {}),
+            (1, (BATCH, 4, 5, 7), {}),
+            (6, (BATCH, 6, 5, 7), {}),
+            (2, (BATCH, 4, 5, 7), {"eps": 1e-3, "affine": False}),
+            (2, (BATCH, 4), {}),
+            (2, (BATCH, 4, 3, 4, 5), {}),
+        )
+    ],
+    "instancenorm": [
+        case(
+            call("instancenorm", **kw) if kw else "instancenorm",
+            s,
+            module=lambda s=s, kw=kw: getattr(nn, f"InstanceNorm{len(s) - 2}d")(s[1], **kw),
+        )
+        for s, kw in (
+            ((BATCH, 4, 9), {}),
+            ((BATCH, 4, 5, 7), {}),
+            ((BATCH, 4, 5, 7), {"affine": True}),
+            ((BATCH, 4, 9), {"eps": 1e-3, "affine": True}),
+            ((BATCH, 3, 4, 5, 6), {}),
+        )
+    ],
+    "rmsnorm": [
+        case(
+            call("rmsnorm", **kw) if kw else "rmsnorm",
+            s,
+            module=lambda s=s, kw=kw: nn.RMSNorm(s[-1], **kw),
+        )
+        for s, kw in (
+            ((BATCH, 16), {}),
+            ((BATCH, 5, 16), {}),
+            ((BATCH, 5, 16), {"eps": 1e-6}),
+            ((BATCH, 3, 5, 7), {}),
+        )
+    ],
+    "channel_shuffle": [
+        case(call("channel_shuffle", g), s, module=lambda g=g: nn.ChannelShuffle(g))
+        for g, s in (
+            (2, (BATCH, 6, 9)),
+            (3, (BATCH, 6, 4, 5)),
+            (4, (BATCH, 8, 2, 3, 4)),
+            (1, (BATCH, 3, 5)),
+            (6, (BATCH, 6, 5)),
+        )
+    ],
+    "pixel_shuffle": [
+        case(call("pixel_shuffle", r), s, module=lambda r=r: nn.PixelShuffle(r))
+        for r, s in (
+            (2, (BATCH, 8, 3, 5)),
+            (3, (BATCH, 9, 4, 2)),
+            (1, (BATCH, 3, 4, 5)),
+            (2, (BATCH, 4, 1, 1)),
+        )
     ],
 }
 

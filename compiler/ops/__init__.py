@@ -1,6 +1,17 @@
 """The op registry: one module per op family, each op registered once into ``OPS``."""
 
-from . import activation, attention, conv, dense, merge, norm, pool, recurrent, shape  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    dense,
+    merge,
+    norm,
+    pool,
+    rearrange,
+    recurrent,
+    shape,
+)
 from .base import OPS, Op
 
 __all__ = ["OPS", "Op"]

@@ -1,4 +1,5 @@
-"""Convolutions: conv1d, conv2d (causal is a padding mode of conv1d) and their transposes."""
+"""Convolutions: conv1d, conv2d, conv3d (causal is a padding mode of conv1d) and the 1-d and
+2-d transposes."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ from .base import (
 
 as_strided = lazy_function("numpy.lib.stride_tricks", "as_strided")
 
-SPATIAL = {1: ("length",), 2: ("height", "width")}
-LAYOUT = {1: "[N, C, L]", 2: "[N, C, H, W]"}
+SPATIAL = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+LAYOUT = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
 
 
 def out_size(op: str, what: str, n: Dim, k: int, s: int, lo: int, hi: int, d: int) -> Dim:
@@ -233,7 +234,7 @@ def windowed(a, field: int, jump: int) -> tuple[int, int]:
 
 
 class ConvNd(Op):
-    """Convolution over the last ``rank`` axes, exactly as ``nn.Conv1d/2d``.
+    """Convolution over the last ``rank`` axes, exactly as ``nn.Conv1d/2d/3d``.
 
     ``L' = (L + pad_lo + pad_hi - dilation*(kernel-1) - 1) // stride + 1``. ``causal=true``
     (conv1d) pads ``(kernel-1)*dilation`` on the left only; ``"same"`` pads
@@ -533,3 +534,4 @@ class ConvTransposeNd(Op):
 for _rank in (1, 2):
     register(ConvNd(_rank))
     register(ConvTransposeNd(_rank))
+register(ConvNd(3))

@@ -1,4 +1,5 @@
-"""Pooling and resampling: max/avg pooling, adaptive and global pooling, upsample."""
+"""Pooling and resampling: max/avg pooling (1-d to 3-d), adaptive and global pooling,
+upsample."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .conv import LAYOUT, SPATIAL, channels_last, out_size, windowed
 
 
 class PoolNd(Op):
-    """Max or average pooling, exactly as ``nn.MaxPool1d/2d`` and ``nn.AvgPool1d/2d``.
+    """Max or average pooling, exactly as ``nn.MaxPool1d/2d/3d`` and ``nn.AvgPool1d/2d/3d``.
 
     ``L' = (L + 2*padding - kernel) // stride + 1`` (``ceil_mode`` rounds up, but a window
     may not start inside the right padding). Average pooling counts padding zeros, as
@@ -147,39 +148,68 @@ def _ceil_out(n: int, k: int, s: int, p: int) -> int:
     return out - 1 if (out - 1) * s >= n + p else out
 
 
-class AdaptiveAvgPool2d(Op):
-    """``nn.AdaptiveAvgPool2d(size)``: ``[N, C, H, W] -> [N, C, s, s]``."""
+class AdaptivePoolNd(Op):
+    """Adaptive pooling, exactly as ``nn.AdaptiveAvgPool1d/2d`` and ``nn.AdaptiveMaxPool2d``:
+    the max or mean of each of ``size`` bins per spatial axis.
+
+    Bin ``i`` of a length ``n`` spans ``floor(i*n/s)`` to ``ceil((i+1)*n/s)``: bins overlap
+    or differ in size where ``s`` does not divide ``n``.
+    """
+
     lengths = "spatial"
 
-    name = "adaptive_avgpool2d"
-    layout = LAYOUT[2]
-    signature = (Arg("size", ints(2, 1)),)
+    def __init__(self, kind: str, rank: int):
+        self.kind, self.rank = kind, rank
+        self.name = f"adaptive_{kind}pool{rank}d"
+        self.layout = LAYOUT[rank]
+        self.signature = (Arg("size", ints(rank, 1), doc="bins per spatial axis"),)
 
     def infer(self, ctx, a, x):
-        self.expect_rank(x, 4)
+        self.expect_rank(x, self.rank + 2)
         self.expect_float(x)
         return TensorType(x.dtype, (*x.shape[:2], *a["size"]))
 
     def torch_source(self, a, m, x, lit=literal):
-        return f"F.adaptive_avg_pool2d({x}, {lit(short(a['size']), 'output_size')})"
+        size = lit(short(a["size"]), "output_size")
+        return f"F.adaptive_{self.kind}_pool{self.rank}d({x}, {size})"
 
     def onnx(self, g, a, node, x):
-        # Pooling is linear: bins that overlap or differ in size (H not divisible by s)
-        # are one averaging matrix per axis, y = A_h @ x @ A_w^T.
-        if a["size"] == (1, 1):
-            return g.op("GlobalAveragePool", [x])
-        rows = g.op("MatMul", [_bins(g, x, 2, a["size"][0]), x])
-        return g.op("MatMul", [rows, _bins(g, x, 3, a["size"][1], transpose=True)])
+        if all(s == 1 for s in a["size"]):
+            return g.op("GlobalAveragePool" if self.kind == "avg" else "GlobalMaxPool", [x])
+        y = x
+        if self.kind == "avg":
+            # Pooling is linear: one averaging matrix per axis, y = A_h @ x @ A_w^T.
+            y = g.op("MatMul", [y, _bins(g, x, -1, a["size"][-1], transpose=True)])
+            if self.rank == 2:
+                y = g.op("MatMul", [_bins(g, x, 2, a["size"][0]), y])
+            return y
+        # Max is separable too: per axis, each bin sliced out and reduced, the bins joined.
+        for axis, s in enumerate(a["size"], 2):
+            parts = []
+            for i in range(s):
+                lo, hi = _bin_bounds(g, x, axis, s, np.array([i]))
+                part = g.op("Slice", [y, lo, hi, g.const([axis])])
+                if g.opset >= 18:  # the axes became an input in opset 18
+                    parts.append(g.op("ReduceMax", [part, g.const([axis])], keepdims=1))
+                else:
+                    parts.append(g.op("ReduceMax", [part], axes=[axis], keepdims=1))
+            y = g.op("Concat", parts, axis=axis) if s > 1 else parts[0]
+        return y
 
     def numpy(self, a, w, x):
-        rows, cols = (_bin_matrix(n, s) for n, s in zip(x.shape[2:], a["size"]))
-        return np.matmul(np.matmul(rows, np.ascontiguousarray(x)), cols.T)
+        if self.kind == "avg":
+            y = np.ascontiguousarray(x) @ _bin_matrix(x.shape[-1], a["size"][-1]).T
+            return _bin_matrix(x.shape[2], a["size"][0]) @ y if self.rank == 2 else y
+        for axis, s in enumerate(a["size"], 2):
+            bins = (_adaptive_bin(i, x.shape[axis], s) for i in range(s))
+            x = np.stack([np.take(x, range(lo, hi), axis).max(axis) for lo, hi in bins], axis)
+        return x
 
 
 def _adaptive_bin(i: int, n: int, s: int) -> tuple[int, int]:
     """Bin ``i`` of PyTorch's adaptive pooling of a length ``n`` into ``s`` bins, as
     ``[start, end)``: from floor(i*n/s) to ceil((i+1)*n/s). Bins overlap or differ in size
-    where s does not divide n."""
+    where s does not divide n. ``i`` may be an index array."""
     return i * n // s, -(-(i + 1) * n // s)
 
 
@@ -194,19 +224,28 @@ def _bin_matrix(n: int, s: int, dtype: type | str = "float32") -> np.ndarray:
     return m
 
 
+def _bin_bounds(g, x: str, axis: int, s: int, i: np.ndarray) -> tuple[str, str]:
+    """The ``[start, end)`` of adaptive bins ``i`` (an index array) of ``axis`` of ``x`` as
+    ONNX int64 values of ``i``'s shape: constants when the axis is known, else computed in
+    the graph with ``_adaptive_bin``'s formula."""
+    n = g.type(x).shape[axis]
+    if isinstance(n, int):
+        return tuple(map(g.const, _adaptive_bin(i, n, s)))
+    n = g.dim(x, axis, scalar=True)
+    lo = g.op("Div", [g.op("Mul", [g.const(i), n]), g.const(s)])  # int Div: floor when >= 0
+    end = g.op("Add", [g.op("Mul", [g.const(i + 1), n]), g.const(s - 1)])
+    return lo, g.op("Div", [end, g.const(s)])
+
+
 def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
-    """``_bin_matrix`` for ``axis`` of ``x`` as an ONNX value; built in the graph, with
-    ``_adaptive_bin``'s formula, when the axis is symbolic."""
+    """``_bin_matrix`` for ``axis`` of ``x`` as an ONNX value; built in the graph when the
+    axis is symbolic."""
     n = g.type(x).shape[axis]
     if isinstance(n, int):
         m = _bin_matrix(n, s, np.float64)  # g.const rounds it to the network's float type
         return g.const(m.T if transpose else m)
-    n = g.dim(x, axis, scalar=True)
-    i = np.arange(s)[:, None]
-    lo = g.op("Div", [g.op("Mul", [g.const(i), n]), g.const(s)])  # int Div: floor when >= 0
-    end = g.op("Add", [g.op("Mul", [g.const(i + 1), n]), g.const(s - 1)])
-    hi = g.op("Div", [end, g.const(s)])
-    cols = g.op("Range", [g.const(0), n, g.const(1)])
+    lo, hi = _bin_bounds(g, x, axis, s, np.arange(s)[:, None])
+    cols = g.op("Range", [g.const(0), g.dim(x, axis, scalar=True), g.const(1)])
     inside = g.op("And", [g.op("GreaterOrEqual", [cols, lo]), g.op("Less", [cols, hi])])
     ones = g.op("Where", [inside, g.const(1.0), g.const(0.0)])
     m = g.op("Div", [ones, g.op("ReduceSum", [ones, g.const([1])], keepdims=1)])
@@ -293,8 +332,9 @@ class Upsample(Op):
 
 
 for _kind in ("max", "avg"):
-    for _rank in (1, 2):
+    for _rank in (1, 2, 3):
         register(PoolNd(_kind, _rank))
     register(GlobalPool(_kind))
-register(AdaptiveAvgPool2d)
+for _kind, _rank in (("avg", 1), ("avg", 2), ("max", 2)):
+    register(AdaptivePoolNd(_kind, _rank))
 register(Upsample)
