@@ -123,6 +123,7 @@ class GroupNorm(Op):
     )
 
     def groups(self, a, c: int) -> int:
+        """How many groups the ``c`` channels make."""
         return a["groups"]
 
     def infer(self, ctx, a, x):
@@ -151,15 +152,14 @@ class GroupNorm(Op):
         )
 
     def onnx(self, g, a, node, x):
-        c = g.type(x).shape[1]
         if g.opset >= 21:  # per-channel scale and bias; opset 18's are per group, unlike torch
-            scale, shift = self._affine(g, a, c)
+            scale, shift = self._affine(g, a, g.type(x).shape[1])
             return g.op(
                 "GroupNormalization", [x, scale, shift], num_groups=a["groups"], epsilon=a["eps"]
             )
         # Each group as one channel of [N, G, rest]: InstanceNormalization normalises it.
         grouped = g.op("Reshape", [x, g.const([0, a["groups"], -1])])
-        ones, zeros = (g.const(np.full(a["groups"], v, np.float64)) for v in (1.0, 0.0))
+        ones, zeros = g.const(np.ones(a["groups"])), g.const(np.zeros(a["groups"]))
         y = g.op("InstanceNormalization", [grouped, ones, zeros], epsilon=a["eps"])
         y = g.op("Reshape", [y, g.op("Shape", [x])])
         if not a["affine"]:
