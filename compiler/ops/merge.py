@@ -67,20 +67,26 @@ class Arith(Op):
         self.name, self.symbol, self.ufunc, self.onnx_type = name, symbol, ufunc, onnx_type
         self.__doc__ = doc + "\n\n" + (Arith.__doc__ or "")
 
+    def normalize(self, a):
+        if a.get("scalar") is None:  # tensors only: the IR shows no number attributes
+            a.pop("scalar", None)
+            a.pop("left", None)
+        return a
+
     def infer(self, ctx, a, *xs):
-        if (len(xs) == 1) != (a["scalar"] is not None):
+        if (len(xs) == 1) != ("scalar" in a):
             raise ShapeError(f"{self.name} takes two or more tensors, or one tensor and a number")
         dtypes = {x.dtype for x in xs}
         if len(dtypes) > 1:
             raise ShapeError(f"{self.name}: inputs have different dtypes {sorted(dtypes)}")
         if "bool" in dtypes:
             raise ShapeError(f"{self.name}: arithmetic on a bool tensor")
-        dtype = _promoted(xs[0].dtype, self.name, a["scalar"])
+        dtype = _promoted(xs[0].dtype, self.name, a.get("scalar"))
         return TensorType(dtype, broadcast(self.name, ctx, [x.shape for x in xs]))
 
     def _operands(self, a, xs: tuple) -> list:
         """The operands in order, the number placed on its side."""
-        if a["scalar"] is None:
+        if "scalar" not in a:
             return list(xs)
         return [a["scalar"], xs[0]] if a["left"] else [xs[0], a["scalar"]]
 
@@ -99,7 +105,7 @@ class Arith(Op):
 
     def numpy(self, a, w, *xs, out=None):
         f = getattr(np, self.ufunc)
-        dtype = _promoted(xs[0].dtype.name, self.name, a["scalar"])
+        dtype = _promoted(xs[0].dtype.name, self.name, a.get("scalar"))
         xs = tuple(x if x.dtype == dtype else x.astype(dtype) for x in xs)
         if out is not None and out.dtype != dtype:
             out = None
