@@ -789,3 +789,8 @@ def test_cli_summary_ok(files: Path):
     r = run_cli("summary", "two.dl", "--network", "B", "--format", "json", cwd=files)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("{")
+
+
+def test_an_op_short_of_tensor_inputs():
+    expect(net("matmul"), 3, 3, "matmul takes 2 tensor inputs, got 1")
+    expect(net("sub(scalar=2, left=true) | add"), 3, 30, "add takes two or more tensors, or")
