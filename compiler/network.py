@@ -39,7 +39,8 @@ class Network:
 
     @cached_property
     def counts(self) -> Counts:
-        return count(self.graph)
+        with _no_gc():  # as compiling: many small objects, none in cycles
+            return count(self.graph)
 
     @property
     def params(self) -> int:

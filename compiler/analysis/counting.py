@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..ir.graph import DTYPE_BYTES, Graph, Node, Param, TensorType
+from ..ir.graph import DTYPE_BYTES, EMPTY, Graph, Node, Param, TensorType
 from ..ir.symbolic import Dim, Sym, evaluate
 from ..ops import OPS
 
@@ -51,8 +51,12 @@ def count(graph: Graph) -> Counts:
     weight_bytes = params = buffers = 0
     macs: Dim = 0
     activations: Dim = 0
+    weights = {id(EMPTY): (0, 0, 0)}  # by mapping: a replayed block call shares its params
     for node in graph.nodes:
-        p_n, b_n, w_n = _weights(node.params) if node.params else (0, 0, 0)
+        w = weights.get(id(node.params))
+        if w is None:
+            w = weights[id(node.params)] = _weights(node.params)
+        p_n, b_n, w_n = w
         t = node.type
         m: Dim = 0
         if node.op != "input":
@@ -108,7 +112,7 @@ def _peak(graph: Graph, size: dict[str, Dim]) -> Dim:
         last_use[name] = len(nodes)
     for name, i in last_use.items():
         dies.setdefault(i, []).append(name)
-    probe = {name: _probe(d) for name, d in size.items()}
+    probe = {name: d if type(d) is int else _probe(d) for name, d in size.items()}
     live: Dim = 0
     peak: Dim = 0
     live_probe = peak_probe = 0

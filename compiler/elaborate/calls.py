@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import DlcError, ShapeError, Span
 from ..frontend import ast
-from ..ir.graph import Constraint, Node, Scope
+from ..ir.graph import EMPTY, Constraint, Node, Scope
 from ..ir.symbolic import fmt_shape
 from ..ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
 from .binding import Poisoned
@@ -24,10 +24,10 @@ class Calls:
     def eval_layer(self, expr, frame: Frame, layer_name: str | None = None) -> Any:
         """Evaluate a statement's expression: a bare op or block name is a call without
         arguments, and the binding name (``e1 = ...``) names the layer that makes the value."""
+        if isinstance(expr, (ast.Name, ast.Call)):  # the common case first
+            return self.eval_call(expr, frame, None, layer_name)
         if isinstance(expr, ast.Pipe):
             return self.eval_pipe(expr, frame, layer_name)
-        if isinstance(expr, (ast.Name, ast.Call)):
-            return self.eval_call(expr, frame, None, layer_name)
         if isinstance(expr, ast.BinOp):
             return self.eval_binop(expr, frame, layer_name)
         return self.eval(expr, frame)
@@ -110,6 +110,8 @@ class Calls:
             raise DlcError(f"{op.name} takes {most}, got {len(inputs)}", span)
         if None in inputs:  # (values compare by identity: a membership test is exact)
             raise DlcError(f"{op.name} has no input: declare an `input` first", span)
+        if len(inputs) < lo:
+            raise DlcError(f"{op.name} takes {lo} tensor inputs, got {len(inputs)}", span)
         bound = self.bind_args(op.name, op.sig, span, args, kwargs)
         try:
             attrs = self.check_args(op.name, op.sig, bound)
@@ -163,9 +165,9 @@ class Calls:
             name,
             op.name,
             tuple([x.name for x in inputs]),
-            MappingProxyType(attrs),
+            MappingProxyType(attrs) if attrs else EMPTY,
             out,
-            MappingProxyType(params),
+            MappingProxyType(params) if params else EMPTY,
             span,
             frame.chain,
         )
@@ -226,9 +228,16 @@ class Calls:
         )
         for p in block.params:  # defaults may use earlier parameters: block b(c, d = 2 * c)
             inner.env[p.name] = bound[p.name][0] if p.name in bound else self.eval(p.default, inner)
-        key = self._memo_key(block, inner.env, x, frame)
-        if key is not None and key in self.memo:
-            return self._replay(self.memo[key], name, x, span, frame)
+        key, template = self._memo_lookup(block, inner.env, x, frame)
+        if template is not None:
+            return self._replay(template, name, x, span, frame)
+        return self._expand_block(block, span, inner, frame, key)
+
+    def _expand_block(
+        self, block: ast.BlockDef, span: Span, inner: Frame, frame: Frame, key: tuple | None
+    ) -> Any:
+        """Elaborate the block's body in its frame; remember it for replay under ``key``."""
+        x = inner.input
         shown = ", ".join(
             f"{p.name}={describe(inner.env[p.name])}"
             for p in block.params

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DlcError, Span
+from ..errors import Chain, DlcError, Span
 from ..frontend import ast
 from ..ir.graph import Node, Scope
 from .frame import MAX_NODES, Frame
@@ -32,7 +32,7 @@ class Template:
     def closed(self) -> bool:
         """Whether the call reads only its input and its own values (always, unless a
         value from outside reached it some other way): only then can names be mapped."""
-        own = (self.input, *(n.name for n in self.nodes))
+        own = {self.input, *(n.name for n in self.nodes)}
         return self.result in own and all(i in own for n in self.nodes for i in n.inputs)
 
 
@@ -46,20 +46,22 @@ def _typed(value: Any) -> Any:
 class Memo:
     """Replaying repeated block calls (a mixin of ``Elaborator``)."""
 
-    def _memo_key(self, block: ast.BlockDef, env: dict, x: Any, frame: Frame) -> tuple | None:
-        """Calls of one block with equal compile-time arguments, input type and ``init``
-        rules build the same layers, up to names: the second one replays the first."""
+    def _memo_lookup(
+        self, block: ast.BlockDef, env: dict, x: Any, frame: Frame
+    ) -> tuple[tuple | None, Template | None]:
+        """(memo key, template to replay): calls of one block with equal compile-time
+        arguments, input type and ``init`` rules build the same layers, up to names, so the
+        second one replays the first. The key is None where the call cannot be memoised."""
         if self.memo is None or not isinstance(x, Tensor):
-            return None
+            return None, None
         values = tuple(env[p.name] for p in block.params)
         if any(isinstance(v, (Tensor, Poison)) for v in values):
-            return None
+            return None, None
         key = (block.name, _typed(values), x.type, tuple(frame.inits.items()))
         try:
-            hash(key)
+            return key, self.memo.get(key)
         except TypeError:  # a list argument: not worth a canonical form
-            return None
-        return key
+            return None, None
 
     def _replay(self, t: Template, name: str, x: Tensor, span: Span, frame: Frame) -> Tensor:
         old, new = t.prefix, name + "."
@@ -70,13 +72,18 @@ class Memo:
         if len(self.nodes) + len(t.nodes) > MAX_NODES:
             raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
         made = {}
+        chains: dict[int, Chain] = {}  # the nodes of one inner call share their chain
         for n in t.nodes:
-            cut = len(n.chain) - t.depth - 1  # the chain ends with this call, then its callers
-            chain = (*n.chain[:cut], (n.chain[cut][0], span), *frame.chain)
+            chain = chains.get(id(n.chain))
+            if chain is None:
+                cut = len(n.chain) - t.depth - 1  # the chain ends with this call, then callers
+                chain = (*n.chain[:cut], (n.chain[cut][0], span), *frame.chain)
+                chains[id(n.chain)] = chain
+            name = rename(n.name)
             node = Node(
-                rename(n.name),
+                name,
                 n.op,
-                tuple(map(rename, n.inputs)),
+                tuple([rename(i) for i in n.inputs]),
                 n.attrs,
                 n.type,
                 n.params,
@@ -84,8 +91,8 @@ class Memo:
                 chain,
             )
             self.nodes.append(node)
-            self.names.add(node.name)
-            made[node.name] = node
+            self.names.add(name)
+            made[name] = node
         for sc in t.scopes:
             prefix = new + sc.prefix[len(old) :]
             self.names.add(prefix[:-1])

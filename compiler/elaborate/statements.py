@@ -25,15 +25,12 @@ class Statements:
             try:
                 if frame.outputs and not frame.is_network:
                     raise DlcError("a block's `output` must be its last statement", stmt.span)
-                self.exec_stmt(stmt, frame)
+                EXEC[type(stmt)](self, stmt, frame)
             except DlcError as err:
                 self.error(err, frame)
                 frame.current = POISON
                 if isinstance(stmt, (ast.Assign, ast.Let, ast.InputDecl)):
                     frame.env[stmt.name] = POISON
-
-    def exec_stmt(self, s, frame: Frame) -> None:
-        EXEC[type(s)](self, s, frame)
 
     def exec_expr(self, s: ast.ExprStmt, frame: Frame) -> None:
         self.set_current(self.eval_layer(s.expr, frame), frame, s.span)

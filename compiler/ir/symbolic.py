@@ -303,6 +303,8 @@ def equal(a: Dim, b: Dim) -> bool | None:
     to zero always is. Anything else (``H // 2`` against ``(H // 4)*2``) is undecided and
     becomes a run-time constraint.
     """
+    if a == b:  # equal canonical forms: the difference is 0 (and is not worth building)
+        return True
     diff = a - b
     if isinstance(diff, int):
         return diff == 0
