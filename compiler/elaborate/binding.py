@@ -8,11 +8,15 @@ from typing import Any
 from ..errors import DlcError, Span
 from ..ir.graph import Init
 from ..ir.initializers import INITIALIZERS
-from ..ops.base import Arg, ArgError, Signature
+from ..ops.base import Arg, ArgError, Kind, Signature
 from .frame import Frame
 from .values import POISON, Callee, Poison, describe, suggest
 
 _INIT_SIGNATURES = {name: Signature(args) for name, args in INITIALIZERS.items()}
+# Argument values whose conversions are remembered (see ``_convert``): not floats, as
+# 0.0 and -0.0 are one key but print differently.
+_REMEMBERED = (int, bool, str)
+_UNSEEN = object()
 
 
 class Poisoned(Exception):
@@ -73,11 +77,22 @@ class Binding:
         elif isinstance(value, Callee) and value.kind == "init":
             value = Init(value.name)
         try:
+            if type(value) in _REMEMBERED:
+                return self._convert(p.kind, value)
             return p.kind(value)
         except ArgError as exc:
             raise DlcError(
                 f"{what}: argument '{p.name}' must be {exc}, got {describe(value)}", span
             ) from None
+
+    def _convert(self, kind: Kind, value: Any) -> Any:
+        """``kind(value)``, worked out once per elaboration: the same few values recur in
+        every block (``bias=false``, ``stride=2``), and a conversion is a pure function."""
+        key = (id(kind), type(value), value)
+        out = self.conversions.get(key, _UNSEEN)
+        if out is _UNSEEN:
+            out = self.conversions[key] = kind(value)
+        return out
 
     def make_init(self, name: str, span: Span, args, kwargs) -> Init:
         sig = _INIT_SIGNATURES[name]

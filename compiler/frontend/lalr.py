@@ -76,6 +76,8 @@ def _reducer(size: int, inline: tuple, single: bool, method: Callable | None) ->
     """What a reduction makes of its ``size`` children: inlined ``_rule`` children spliced
     in, then one child passed up (``?rule``), the rule's method, or (for a ``_rule``) the
     list itself, to be spliced into its parent."""
+    if not inline and not single and method is not None:
+        return method  # the common case: the method takes the children as they are
 
     def reduce(children: list) -> Any:
         if inline:
