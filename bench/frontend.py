@@ -34,6 +34,7 @@ def main() -> None:
     spec = ROOT / "specs" / "resnet50.dl"
     dlc_s = median_time(lambda: load(spec).params, args.repeat)
     print(f"ResNet-50 front end (parse, IR, shapes, counts): {dlc_s * 1e3:8.2f} ms")
+    print("  by stage: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in stages(spec, args.repeat)))
     try:
         import torch
         from reference_models import REFERENCES
@@ -85,6 +86,22 @@ def main() -> None:
             f"  {layers:>6} layers: {s * 1e3:9.1f} ms  ({s / layers * 1e6:6.1f} us/layer, "
             f"{s / layers / base:4.2f}x the 100-layer rate)"
         )
+
+
+def stages(spec: Path, repeat: int) -> list[tuple[str, float]]:
+    """Median seconds of each front-end stage on its own, each from the previous one's result."""
+    from dlc.compiler.analysis.counting import count
+    from dlc.compiler.elaborate.elaborator import elaborate
+    from dlc.compiler.frontend.program import load_program
+
+    program = load_program(spec)
+    network = program.root_networks[0]
+    graph = elaborate(program, network)
+    return [
+        ("parse", median_time(lambda: load_program(spec), repeat)),
+        ("elaborate", median_time(lambda: elaborate(program, network), repeat)),
+        ("count", median_time(lambda: count(graph), repeat)),
+    ]
 
 
 if __name__ == "__main__":

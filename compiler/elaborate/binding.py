@@ -41,7 +41,7 @@ class Binding:
                     f"{'s' if len(positional) != 1 else ''}, got {len(args)}",
                     args[len(positional)][1],
                 )
-            bound = {p.name: a for p, a in zip(positional, args)}
+            bound = dict(zip(sig.names, args))  # (no variadic: the names are the positions)
         for k, (v, s) in kwargs.items():
             if k not in sig.names:
                 raise DlcError(
