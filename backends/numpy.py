@@ -65,7 +65,7 @@ class Compiled:
         for node in graph.nodes:
             if node.type.dtype == "bfloat16":
                 raise DlcError(f"the NumPy backend has no bfloat16 ({node.name})", node.span)
-        local = {n.name: {k: weights[f"{n.name}.{k}"] for k in n.params} for n in graph.nodes}
+        local = {n.name: {k: weights[n.param_name(k)] for k in n.params} for n in graph.nodes}
         alias = _fold_affine(graph, local)
         fused = _fuse_relu(graph, alias)
         nodes = _needed(graph, alias)
@@ -194,15 +194,23 @@ def _lifetimes(graph: Graph, nodes: list[Node], ins, alias: dict[str, str]):
     """The last step that reads each value; the memory each value lives in (a view op's
     output shares its input's, named by the value that allocated it); and the last step
     that reads any value in each memory, which decides whether a kernel may overwrite it.
-    Inputs and outputs live for ever: the caller's arrays are never written."""
+    Inputs, outputs and weights (a ``param``'s value is its weight array) live for ever:
+    the caller's arrays are never written."""
     last: dict[str, int] = {}
     root = {name: name for name in graph.inputs}
+    weights = []
     for i, n in enumerate(nodes):
         for name in ins(n):
             last[name] = i
-        root[n.name] = root[ins(n)[0]] if OPS[n.op].numpy_view else n.name
+        if not OPS[n.op].numpy_view:
+            root[n.name] = n.name
+        elif ins(n):
+            root[n.name] = root[ins(n)[0]]
+        else:
+            root[n.name] = n.name
+            weights.append(n.name)
     forever = len(nodes)
-    buffer_last = dict.fromkeys(graph.inputs, forever)
+    buffer_last = dict.fromkeys([*graph.inputs, *weights], forever)
     for name, i in last.items():
         buffer_last[root[name]] = max(buffer_last.get(root[name], -1), i)
     for name in graph.outputs:

@@ -184,11 +184,11 @@ class Lowering:
 
     def weight(self, local: str) -> np.ndarray:
         """The values of one of the layer's parameters (``weight``, ``bias_ih_l0``)."""
-        return np.asarray(self._weights[f"{self._node.name}.{local}"])
+        return np.asarray(self._weights[self._node.param_name(local)])
 
     def param(self, local: str) -> str:
         """The initializer of one of the layer's parameters, named as in the IR."""
-        name = f"{self._node.name}.{local}"
+        name = self._node.param_name(local)
         if name not in self.initializers:
             self._add(name, self._cast(self.weight(local)))
         return name
@@ -299,6 +299,7 @@ def _lower(
             raise DlcError(f"the ONNX backend cannot lower {node.op} yet", node.span)
         g.begin(node)
         env[node.name] = g.finish(op.onnx(g, node.attrs, node, *(env[i] for i in node.inputs)))
+        g.types.setdefault(env[node.name], node.type)  # a parameter's value, passed through
 
     outputs = []
     for name in graph.outputs:

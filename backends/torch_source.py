@@ -104,8 +104,6 @@ class Emitter:
             for n in inner
             if n.name in self.graph.outputs or any(u not in made for u in self.users[n.name])
         ]
-        if len(outs) > 1:
-            raise DlcError(f"block call {prefix[:-1]} gives out {len(outs)} values")
         return ins, outs or [inner[-1].name]
 
     def items(self, prefix: str) -> list[Node | str]:
@@ -133,7 +131,7 @@ class Emitter:
         body = Body(scope, outputs=len(outs))
         items = self.items(prefix)
         reads = [self.io(i)[0] if isinstance(i, str) else list(i.inputs) for i in items]
-        gives = [self.io(i)[1][0] if isinstance(i, str) else i.name for i in items]
+        gives = [self.io(i)[1] if isinstance(i, str) else [i.name] for i in items]
         last = {v: k for k, vs in enumerate(reads) for v in vs}
         last.update((v, len(items)) for v in outs)
         var: dict[str, str] = {}
@@ -142,7 +140,10 @@ class Emitter:
         body.params = [var[v] for v in ins]
         taken = RESERVED | self.helpers_all() | set(body.params)
         named: dict[str, str] = {}  # the spec's names for values, kept as local variables
-        for v, item in zip(gives, items):
+        for vs, item in zip(gives, items):
+            if len(vs) > 1:  # several results flow through generic names
+                continue
+            v = vs[0]
             if self.named(v, item):
                 name = _local(v, item)
                 while name in taken:
@@ -153,31 +154,39 @@ class Emitter:
         free: list[str] = []
         if not prefix:
             body.forward += self.constraint_checks(var)
-        for k, (item, vs, v) in enumerate(zip(items, reads, gives)):
+        for k, (item, vs, results) in enumerate(zip(items, reads, gives)):
             args = [var[x] for x in vs]
             dying = [var[x] for x in dict.fromkeys(vs) if last[x] == k]
             if isinstance(item, str):
                 expr = self.call(body, item, args)
             else:
                 expr = self.node_expr(body, item, args)
-            if v not in last:
-                body.forward.append(expr)
-                target = None
-            elif v in named:
-                target = named[v]
-            else:
-                reuse = [d for d in dying if d in generic]
-                target = reuse[0] if reuse else (free.pop(0) if free else _fresh(taken))
-                taken.add(target)
-                generic.add(target)
+            targets = []
+            for v in results:
+                if v not in last:
+                    targets.append(None)
+                    continue
+                if v in named:
+                    target = named[v]
+                else:
+                    reuse = [d for d in dying if d in generic and d not in targets]
+                    target = reuse[0] if reuse else (free.pop(0) if free else _fresh(taken))
+                    taken.add(target)
+                    generic.add(target)
+                targets.append(target)
+                var[v] = target
             for d in dying:
-                if d in generic and d != target:
+                if d in generic and d not in targets:
                     free.append(d)
             free.sort(key=_generic_order)
-            if target is not None:
-                var[v] = target
-                if expr != target:
-                    body.forward.append(f"{target} = {expr}")
+            if len(targets) > 1:  # a block call with several results: unpack them
+                names = ", ".join(x or "_" for x in targets)
+                body.forward.append(f"{names} = {expr}")
+            elif targets[0] is None:
+                if isinstance(item, str) or item.params:  # batchnorm statistics, say
+                    body.forward.append(expr)
+            elif expr != targets[0]:
+                body.forward.append(f"{targets[0]} = {expr}")
         body.forward.append("return " + ", ".join(var[v] for v in outs))
         return body
 
@@ -190,8 +199,12 @@ class Emitter:
         if layer is not None:
             m = f"self.{attr}"
             cls, pos, kw = layer
-            hole_args = [_hole(body, k, v, False) for k, v in pos.items()]
-            hole_args += [f"{k}={_hole(body, k, v, False)}" for k, v in kw.items()]
+            if cls == "Parameter":  # a learnable tensor: zeros until weights are loaded
+                dims = ", ".join(_hole(body, "dim", d, False) for d in pos["dims"])
+                hole_args = [f"torch.zeros({dims})"]
+            else:
+                hole_args = [_hole(body, k, v, False) for k, v in pos.items()]
+                hole_args += [f"{k}={_hole(body, k, v, False)}" for k, v in kw.items()]
             body.ctor.append((attr, f"nn.{cls}", hole_args))
         expr = op.torch_source(
             node.attrs, m, *args, lit=lambda v, name="": _hole(body, name or "value", v, True)

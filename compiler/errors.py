@@ -106,7 +106,10 @@ class DlcError(Exception):
             " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" + "~" * (width - 1),
         ]
         lines += [f"  {note}" for note in self.notes]
-        lines += [f"  in block {name}, called at {where}" for name, where in self.chain]
+        lines += [  # a block's name, or "fn name" for a compile-time function
+            f"  in {'' if name.startswith('fn ') else 'block '}{name}, called at {where}"
+            for name, where in self.chain
+        ]
         return "\n".join(lines)
 
 

@@ -118,7 +118,7 @@ def init_weights(net: Network | Graph, seed: int = 0) -> dict[str, np.ndarray]:
             continue
         defaults = OPS[node.op].default_inits(node.attrs, node.params)
         for local, p in node.params.items():
-            name = f"{node.name}.{local}"
+            name = node.param_name(local)
             init = p.init or defaults[local]
             try:
                 values = sample(init, p.shape, _stream(seed, name))

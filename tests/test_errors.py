@@ -132,7 +132,7 @@ def test_statements_need_a_separator():
 
 
 def test_stray_character():
-    expect(net("conv2d(16, 3) @ relu"), 3, 17, "unexpected character '@'")
+    expect(net("conv2d(16, 3) ? relu"), 3, 17, "unexpected character '?'")
 
 
 def test_stray_character_at_end_of_statement():
@@ -382,8 +382,13 @@ def test_input_declared_inside_a_block():
     assert err.chain[0][0] == "b"
 
 
-def test_block_with_two_outputs():
-    expect("block b() {\n  output input, input\n}\n" + net("b"), 2, 17, "2 outputs")
+def test_several_results_used_as_a_statement():
+    two = "block b() {\n  output input, input\n}\n"
+    expect(two + net("b"), 6, 3, "gives 2 results: bind them (`a, b = ...`)")
+    expect(net("chunk(3, axis=1)"), 3, 3, "gives 3 results")
+    expect(two + net("a, b, c = b"), 6, 3, "cannot unpack (a tensor")
+    expect(net("a, b = relu"), 3, 10, "relu gives one result, not 2")
+    expect(net("a, b = split((1, 1), axis=1)"), 3, 10, "sizes [1, 1] sum to 2, not 3")
 
 
 # ---- files and imports -------------------------------------------------------------------
@@ -592,8 +597,14 @@ def test_symbolic_dim_true_division():
     expect(net("let k = x.shape[0] / 2", "relu"), 3, 11, "'//'")
 
 
-def test_tensor_minus_tensor():
-    expect(net("y = x - x"), 3, 7, "'-'", "tensor")
+def test_tensor_arithmetic_that_has_no_meaning():
+    expect(net("y = x // 2"), 3, 7, "cannot apply '//'", "tensors combine with + - * /")
+    expect(net("y = x ** x"), 3, 12, "a tensor's power must be a number")
+    expect(net("y = 2 ** x"), 3, 7, "a number cannot be raised to a tensor's power")
+    expect(net("y = x * x.shape[0]"), 3, 11, "a tensor combines with a number, not a symbolic")
+    expect(net("y = x + (1, 2)"), 3, 11, "a tensor combines with a number, not (1, 2)")
+    expect(net("y = x @ 2"), 3, 7, "cannot apply '@'")
+    expect(net("let k = 2 @ 3"), 3, 11, "'@' multiplies tensors")
 
 
 def test_pipe_into_a_constant():
@@ -698,7 +709,7 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "two.dl").write_text(
         net("flatten", "dense(4)") + net("flatten", "dense(5)", header="network B() {")
     )
-    (tmp_path / "syntax.dl").write_text(net("conv2d(16, 3) @ relu"))
+    (tmp_path / "syntax.dl").write_text(net("conv2d(16, 3) ? relu"))
     return tmp_path
 
 
@@ -722,7 +733,7 @@ def test_cli_check_spec_errors(files: Path):
 def test_cli_check_syntax_error(files: Path):
     r = run_cli("check", "syntax.dl", cwd=files)
     assert r.returncode == 1
-    assert r.stderr.startswith("syntax.dl:3:17: error: unexpected character '@'")
+    assert r.stderr.startswith("syntax.dl:3:17: error: unexpected character '?'")
     assert "^" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -69,7 +69,7 @@ def test_op_matches_torch(op, c):
     xs = [random_input(dt, s) for dt, s in c.inputs]
     m = c.module() if c.module is not None else None
     if m is not None:
-        m.load_state_dict({k[2:]: torch.from_numpy(v) for k, v in w.items()})  # "y.weight"
+        m.load_state_dict({k.removeprefix("y."): torch.from_numpy(v) for k, v in w.items()})
         m.eval()
     with torch.no_grad():
         expected = (c.forward or (lambda m, *xs: m(*xs)))(m, *xs).numpy()

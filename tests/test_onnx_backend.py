@@ -128,7 +128,8 @@ ALL = [pytest.param(op, c, id=f"{op}-{c}") for op, cases in CASES.items() for c 
 def test_op_matches_torch(op, c, opset, tmp_path):
     net, dims = compile_case(op, c)
     m = torch_module(c)
-    weights = {f"y.{k}": v.numpy() for k, v in (m.state_dict() if m else {}).items()}
+    state = m.state_dict() if m else {}
+    weights = {("y" if k == "y" else f"y.{k}"): v.numpy() for k, v in state.items()}
     path = backend.export(net, weights, tmp_path / "op.onnx", opset=opset)
     run = session(path)
     forward = c.forward or (lambda m, *xs: m(*xs))

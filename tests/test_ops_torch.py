@@ -416,6 +416,38 @@ def scalars(op: str, f) -> list[Case]:
     return out
 
 
+class Holder(nn.Module):
+    """A learnable tensor ``y``, initialised by ``init`` (zeros by default)."""
+
+    def __init__(self, *dims: int, init=nn.init.zeros_):
+        super().__init__()
+        self.y = nn.Parameter(init(torch.empty(*dims)))
+
+
+def param(*dims: int, init: str = "", ref_init=nn.init.zeros_) -> Case:
+    """``param(dims)``; the network's input is there only because a network needs one."""
+    kw = f", init={init}" if init else ""
+    return case(
+        f"param({', '.join(map(str, dims))}{kw})",
+        (BATCH, 3),
+        module=lambda: Holder(*dims, init=ref_init),
+        forward=lambda m, x: m.y,
+    )
+
+
+def parts(op: str, first, axis: int, shape: tuple[int, ...], results: int) -> list[Case]:
+    """Each result of ``chunk``/``split`` (``results`` of them), against torch's."""
+    f = getattr(torch, op)
+    return [
+        case(
+            f"{op}(x0, {dl(first)}, axis={axis}, index={k})",
+            shape,
+            forward=fn(lambda x, k=k: f(x, first, dim=axis)[k]),
+        )
+        for k in range(results)
+    ]
+
+
 def reshape(*dims: int, shape=(BATCH, 4, 6)) -> Case:
     return case(call("reshape", *dims), shape, forward=fn(lambda x: x.reshape(x.shape[0], *dims)))
 
@@ -701,6 +733,26 @@ CASES: dict[str, list[Case]] = {
         case(f"pow({k})", (BATCH, 3, 4), forward=fn(lambda x, k=k: x**k)) for k in (2, 3, -1, -2)
     ]
     + [case("pow(2)", ("int64", (BATCH, 5)), forward=fn(lambda x: x**2))],
+    "param": [
+        param(4),
+        param(1, 1, 6),
+        param(2, 3, init="normal(0, 0.02)", ref_init=lambda t: nn.init.normal_(t, 0, 0.02)),
+    ],
+    "index": [
+        case("x0[:, 0]", (BATCH, 3, 4), forward=fn(lambda x: x[:, 0])),
+        case("x0[..., 1:]", (BATCH, 3, 4), forward=fn(lambda x: x[..., 1:])),
+        case("x0[:, ::2, -1]", (BATCH, 5, 4), forward=fn(lambda x: x[:, ::2, -1])),
+        case("x0[:, 1:3, ..., ::3]", (BATCH, 4, 2, 7), forward=fn(lambda x: x[:, 1:3, ..., ::3])),
+        case("x0[:, -2:, :-1]", (BATCH, 5, 6), forward=fn(lambda x: x[:, -2:, :-1])),
+        case("x0[:, 2:100]", (BATCH, 5), forward=fn(lambda x: x[:, 2:100])),
+        case("x0[:, :]", (BATCH, 5), forward=fn(lambda x: x[:, :])),
+    ],
+    "chunk": parts("chunk", 2, 1, (BATCH, 6, 3), 2)
+    + parts("chunk", 4, 1, (BATCH, 5, 3), 3)  # ceil(5 / 4) = 2: only three pieces
+    + parts("chunk", 3, -1, (BATCH, 3, 7), 3),
+    "split": parts("split", (2, 4), 1, (BATCH, 6, 3), 2)
+    + parts("split", 2, 2, (BATCH, 3, 5), 3)
+    + parts("split", (1, 1, 3), -1, (BATCH, 4, 5), 3),
     "matmul": [
         case("matmul(x0, x1)", a, b, forward=fn(torch.matmul), macs=FLOPS)
         for a, b in (
@@ -880,14 +932,13 @@ def test_op_matches_torch(op, c):
 
     # Parameters and buffers: names, shapes, dtypes, which are buffers, the counts.
     state = m.state_dict() if m is not None else {}
-    assert {k: tuple(p.shape) for k, p in node.params.items()} == {
+    ours = {k.removeprefix("y."): p for k, p in node.param_items()}  # a param is "y" itself
+    assert {k: tuple(p.shape) for k, p in ours.items()} == {
         k: tuple(v.shape) for k, v in state.items()
     }
-    assert {k: p.dtype for k, p in node.params.items()} == {
-        k: torch_dtype(v) for k, v in state.items()
-    }
+    assert {k: p.dtype for k, p in ours.items()} == {k: torch_dtype(v) for k, v in state.items()}
     buffers = {k for k, _ in m.named_buffers()} if m is not None else set()
-    assert {k for k, p in node.params.items() if p.buffer} == buffers
+    assert {k for k, p in ours.items() if p.buffer} == buffers
     assert net.params == (sum(p.numel() for p in m.parameters()) if m is not None else 0)
     assert net.buffers == (sum(b.numel() for b in m.buffers()) if m is not None else 0)
 

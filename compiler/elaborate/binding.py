@@ -42,17 +42,25 @@ class Binding:
                     args[len(positional)][1],
                 )
             bound = dict(zip(sig.names, args))  # (no variadic: the names are the positions)
+        bad = []  # every bad keyword of the call is reported, not only the first
         for k, (v, s) in kwargs.items():
             if k not in sig.names:
-                raise DlcError(
-                    f"{what} has no argument '{k}'"
-                    + suggest(k, sig.names)
-                    + (f" (arguments: {', '.join(sig.names)})" if sig.names else ""),
-                    s,
+                bad.append(
+                    DlcError(
+                        f"{what} has no argument '{k}'"
+                        + suggest(k, sig.names)
+                        + (f" (arguments: {', '.join(sig.names)})" if sig.names else ""),
+                        s,
+                    )
                 )
-            if k in bound:
-                raise DlcError(f"{what}: argument '{k}' given both by position and by name", s)
-            bound[k] = (v, s)
+            elif k in bound:
+                bad.append(
+                    DlcError(f"{what}: argument '{k}' given both by position and by name", s)
+                )
+            else:
+                bound[k] = (v, s)
+        if bad:
+            raise DlcError.group(bad)
         for name in sig.required:
             if name not in bound:
                 raise DlcError(f"{what} is missing its argument '{name}'", span)

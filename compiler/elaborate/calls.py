@@ -30,6 +30,10 @@ class Calls:
             return self.eval_pipe(expr, frame, layer_name)
         if isinstance(expr, ast.BinOp):
             return self.eval_binop(expr, frame, layer_name)
+        if isinstance(expr, ast.Unary):
+            return self.eval_unary(expr, frame, layer_name)
+        if isinstance(expr, ast.Index):
+            return self.eval_index(expr, frame, layer_name)
         return self.eval(expr, frame)
 
     def eval_pipe(self, expr: ast.Pipe, frame: Frame, layer_name: str | None = None) -> Any:
@@ -71,6 +75,8 @@ class Calls:
         return self.call(callee, expr.span, args, kwargs, frame, piped, layer_name)
 
     def call(self, callee: Callee, span: Span, args, kwargs, frame: Frame, piped, layer_name):
+        if _poisoned(args, kwargs):  # depends on an error already reported: skip quietly
+            return POISON
         # An op that is also a builtin (max, min, abs) called on compile-time values only.
         if callee.kind == "op" and callee.name in BUILTINS and args and piped is None:
             if not any(isinstance(v, (Tensor, Poison)) for v, _ in args):
@@ -83,6 +89,8 @@ class Calls:
             raise DlcError(f"{describe(callee)} cannot take a piped tensor", span)
         if callee.kind == "init":
             return self.make_init(callee.name, span, args, kwargs)
+        if callee.kind == "fn":
+            return self.call_fn(callee.target, span, args, kwargs, frame)
         values = [v for v, _ in args]
         if kwargs:
             raise DlcError(f"{callee.name}() takes no keyword arguments", span)
@@ -123,6 +131,18 @@ class Calls:
             return POISON
         if POISON in inputs:
             return POISON
+        count = 0
+        if attrs.get("index", 0) is None:
+            try:
+                count = op.results(attrs, *(x.type for x in inputs))
+            except ShapeError as exc:
+                raise DlcError(str(exc), span) from None
+        if count:  # several results: one node each, by its index (ops/tensor.py)
+            names = _result_names(op.name, layer_name, count, span)
+            return tuple(
+                self.apply_op(op, span, inputs, {**attrs, "index": k}, frame, names[k])
+                for k in range(count)
+            )
         return self.apply_op(op, span, inputs, attrs, frame, layer_name)
 
     def apply_op(
@@ -160,6 +180,8 @@ class Calls:
             }
         if len(self.nodes) >= MAX_NODES:
             raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
+        if isinstance(layer_name, tuple):
+            raise DlcError(f"{op.name} gives one result, not {len(layer_name)}", span)
         name = self.layer_name(frame, layer_name or op.name, numbered=layer_name is None)
         node = Node(
             name,
@@ -191,8 +213,37 @@ class Calls:
                 self.names.add(name)
                 return name
 
-    def block_signature(self, block: ast.BlockDef) -> Signature:
-        """The block's parameters as a signature for binding (made once per block)."""
+    def call_fn(self, fn: ast.FnDef, span: Span, args, kwargs, frame: Frame) -> Any:
+        """A compile-time function: its body evaluated with only its parameters (and other
+        functions, ops and builtins) in scope; calling itself, directly or not, is an
+        error."""
+        if fn.name in self.fn_stack:
+            cycle = " -> ".join([*self.fn_stack[self.fn_stack.index(fn.name) :], fn.name])
+            raise DlcError(f"fn '{fn.name}' calls itself ({cycle})", span)
+        for v, s in [*args, *kwargs.values()]:
+            if isinstance(v, Tensor):
+                raise DlcError(f"{fn.name}() takes compile-time values, not tensors", s)
+        bound = self.bind_args(fn.name, self.block_signature(fn), span, args, kwargs)
+        chain = ((f"fn {fn.name}", span), *frame.chain)
+        inner = Frame("", {}, None, chain, EMPTY, frame.stack, False)
+        self.fn_stack.append(fn.name)
+        try:
+            for p in fn.params:
+                value = bound[p.name][0] if p.name in bound else self.eval(p.default, inner)
+                inner.env[p.name] = value
+            value = self.eval(fn.body, inner)
+        except DlcError as err:
+            for e in err.errors:
+                e.with_chain(chain)
+            raise
+        finally:
+            self.fn_stack.pop()
+        if isinstance(value, Tensor):
+            raise DlcError(f"fn {fn.name} computes a tensor; a fn gives compile-time values", span)
+        return value
+
+    def block_signature(self, block: ast.BlockDef | ast.FnDef) -> Signature:
+        """The parameters of a block (or fn) as a signature for binding (made once each)."""
         sig = self.block_sigs.get(block.name)
         if sig is None:
             sig = self.block_sigs[block.name] = Signature(
@@ -216,6 +267,8 @@ class Calls:
         bound = self.bind_args(
             f"block {block.name}", self.block_signature(block), span, args, kwargs
         )
+        if isinstance(layer_name, tuple):  # a, b = block(...): the call keeps its own name
+            layer_name = None
         name = self.layer_name(frame, layer_name or block.name, numbered=layer_name is None)
         inner = Frame(
             name + ".",
@@ -249,14 +302,9 @@ class Calls:
         self.scopes.append(Scope(inner.prefix, block.name, shown, span, inputs))
         self.exec_body(block.body, inner)
         result = inner.current
-        if inner.outputs:
-            if len(inner.outputs) > 1:
-                raise DlcError(
-                    f"block {block.name} has {len(inner.outputs)} outputs; a block "
-                    "returns one value",
-                    inner.outputs[1][1],
-                )
-            result = inner.outputs[0][0]
+        if inner.outputs:  # several: the call gives them all, in order
+            values = tuple(v for v, _ in inner.outputs)
+            result = values[0] if len(values) == 1 else values
         if key is not None and len(self.errors) == marks[3] and isinstance(result, Tensor):
             template = Template(
                 inner.prefix,
@@ -270,3 +318,28 @@ class Calls:
             if template.closed():
                 self.memo[key] = template
         return result
+
+
+def _poisoned(args, kwargs) -> bool:
+    """Whether a call's arguments depend on an error already reported."""
+    return any(_has_poison(v) for v, _ in args) or any(_has_poison(v) for v, _ in kwargs.values())
+
+
+def _has_poison(v: Any) -> bool:
+    if isinstance(v, (tuple, list)):
+        return any(_has_poison(x) for x in v)
+    return v is POISON
+
+
+def _result_names(op: str, layer_name, count: int, span: Span) -> list:
+    """The layer names of a call's several results: the destructured names, or numbered
+    ones (``parts = split(...)`` gives ``parts_0``, ``parts_1``, ...)."""
+    if isinstance(layer_name, tuple):
+        if len(layer_name) != count:
+            raise DlcError(
+                f"{op} gives {count} results; {len(layer_name)} names cannot bind them", span
+            )
+        return list(layer_name)
+    if layer_name is None:
+        return [None] * count
+    return [f"{layer_name}_{k}" for k in range(count)]

@@ -43,6 +43,7 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         self.memo: dict[tuple, Template] | None = {} if memo.MEMOIZE_BLOCKS else None
         self.block_sigs: dict[str, Signature] = {}  # see Calls.block_signature
         self.callees: dict[str, Callee] = {}  # see Expressions.lookup
+        self.fn_stack: list[str] = []  # the fns being evaluated, to refuse recursion
         self.conversions: dict[tuple, Any] = {}  # see Binding._convert
 
     def network(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> Graph:

@@ -11,6 +11,7 @@ from ..frontend import ast
 from ..ir.initializers import INITIALIZERS
 from ..ir.symbolic import Sym
 from ..ops import OPS
+from .binding import Poisoned
 from .frame import MAX_UNROLL, Frame
 from .values import BUILTINS, POISON, Callee, Poison, Tensor, describe, suggest
 
@@ -46,6 +47,8 @@ class Expressions:
 
     def truth(self, expr, frame: Frame) -> bool:
         v = self.eval(expr, frame)
+        if v is POISON:
+            raise Poisoned
         if isinstance(v, (Tensor, Poison)) or isinstance(v, Callee):
             raise DlcError(
                 f"a condition must be a compile-time value, got {describe(v)}", expr.span
@@ -77,6 +80,8 @@ class Expressions:
             return Callee("op", n, OPS[n])
         if n in self.program.blocks:
             return Callee("block", n, self.program.blocks[n])
+        if n in self.program.functions:
+            return Callee("fn", n, self.program.functions[n])
         if n in BUILTINS:
             return Callee("builtin", n, BUILTINS[n])
         if n in INITIALIZERS:
@@ -90,7 +95,16 @@ class Expressions:
         else:
             hint = ""
         kind = "op or name" if n.islower() else "name"
-        pool = [*frame.env, *OPS, *self.program.blocks, *BUILTINS, *INITIALIZERS, "true", "false"]
+        pool = [
+            *frame.env,
+            *OPS,
+            *self.program.blocks,
+            *self.program.functions,
+            *BUILTINS,
+            *INITIALIZERS,
+            "true",
+            "false",
+        ]
         raise DlcError(f"unknown {kind} '{n}'" + suggest(n, pool) + hint, name.span)
 
     def eval_input(self, e: ast.InputRef, frame: Frame) -> Any:
@@ -98,10 +112,14 @@ class Expressions:
             raise DlcError("`input` is used before any input is declared", e.span)
         return frame.input
 
-    def eval_unary(self, e: ast.Unary, frame: Frame) -> Any:
+    def eval_unary(self, e: ast.Unary, frame: Frame, layer_name: str | None = None) -> Any:
         v = self.eval(e.operand, frame)
+        if v is POISON:
+            return POISON
         if e.op == "not":
             return not self._as_bool(v, e.operand.span)
+        if isinstance(v, Tensor):
+            return self.apply_op(OPS["neg"], e.span, [v], {}, frame, layer_name)
         if not isinstance(v, (int, float, Sym)) or isinstance(v, bool):
             raise DlcError(f"cannot negate {describe(v)}", e.operand.span)
         return -v
@@ -112,9 +130,7 @@ class Expressions:
         return bool(v)
 
     def _arith_operand(self, v: Any, op: str, span: Span) -> None:
-        if isinstance(v, Poison):
-            raise DlcError("operand depends on an earlier error", span)
-        if isinstance(v, (Callee, type(None), bool)) or (isinstance(v, Tensor) and op not in "+*"):
+        if isinstance(v, (Callee, type(None), bool)):
             raise DlcError(f"cannot apply '{op}' to {describe(v)}", span)
 
     def eval_binop(self, e: ast.BinOp, frame: Frame, layer_name: str | None = None) -> Any:
@@ -127,14 +143,9 @@ class Expressions:
         if POISON in (a, b):
             return POISON
         if isinstance(a, Tensor) or isinstance(b, Tensor):
-            if e.op in ("+", "*") and isinstance(a, Tensor) and isinstance(b, Tensor):
-                op = OPS["add" if e.op == "+" else "mul"]
-                return self.apply_op(op, e.span, [a, b], {}, frame, layer_name)
-            raise DlcError(
-                f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}"
-                + (" (tensors combine with + and *)" if e.op not in "+*" else ""),
-                e.span,
-            )
+            return self.tensor_binop(e, a, b, frame, layer_name)
+        if e.op == "@":
+            raise DlcError(f"'@' multiplies tensors, not {describe(a)} and {describe(b)}", e.span)
         self._arith_operand(a, e.op, e.left.span)
         self._arith_operand(b, e.op, e.right.span)
         if e.op == "**" and isinstance(b, int) and abs(b) > 64:
@@ -151,6 +162,32 @@ class Expressions:
             raise DlcError(
                 f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}", e.span
             ) from None
+
+    def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame, layer_name) -> Any:
+        """``a op b`` where a tensor is involved: a layer (LANGUAGE §10)."""
+        name = _TENSOR_OPS.get(e.op)
+        both = isinstance(a, Tensor) and isinstance(b, Tensor)
+        number, where = (b, e.right) if isinstance(a, Tensor) else (a, e.left)
+        if name is None or (e.op == "@" and not both):
+            raise DlcError(
+                f"cannot apply '{e.op}' to {describe(a)} and {describe(b)} (tensors combine "
+                "with + - * / and @, and ** a number)",
+                e.span,
+            )
+        if both:
+            if e.op == "**":
+                raise DlcError("a tensor's power must be a number", e.right.span)
+            return self.apply_op(OPS[name], e.span, [a, b], {}, frame, layer_name)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            what = "a symbolic dim" if isinstance(number, Sym) else describe(number)
+            raise DlcError(f"a tensor combines with a number, not {what}", where.span)
+        tensor = a if isinstance(a, Tensor) else b
+        if e.op == "**":
+            if tensor is not a:
+                raise DlcError("a number cannot be raised to a tensor's power", e.span)
+            return self.apply_op(OPS["pow"], e.span, [a], {"exponent": b}, frame, layer_name)
+        attrs = {"scalar": number, "left": tensor is b}
+        return self.apply_op(OPS[name], e.span, [tensor], attrs, frame, layer_name)
 
     def eval_compare(self, e: ast.Compare, frame: Frame) -> bool:
         values = [self.eval(x, frame) for x in e.operands]
@@ -184,22 +221,70 @@ class Expressions:
             span,
         )
 
-    def eval_index(self, e: ast.Index, frame: Frame) -> Any:
-        v, i = self.eval(e.value, frame), self.eval(e.index, frame)
+    def eval_index(self, e: ast.Index, frame: Frame, layer_name: str | None = None) -> Any:
+        v = self.eval(e.value, frame)
+        items = [self._subscript(i, frame) for i in e.items]
+        if v is POISON or POISON in items:
+            return POISON
+        if isinstance(v, Tensor):
+            return self.index_tensor(e, v, items, frame, layer_name)
         if not isinstance(v, (tuple, list, range, str)):
             raise DlcError(f"cannot index {describe(v)}", e.value.span)
-        if isinstance(i, bool) or not isinstance(i, int):
-            raise DlcError(f"an index must be an integer, got {describe(i)}", e.index.span)
+        if len(items) != 1 or items[0] is Ellipsis:
+            raise DlcError(f"{describe(v)} takes one index or slice", e.span)
+        (i,) = items
+        if isinstance(i, slice):
+            return v[i]
         if not -len(v) <= i < len(v):
             raise DlcError(
-                f"index {i} is out of range for {describe(v)} of length {len(v)}", e.index.span
+                f"index {i} is out of range for {describe(v)} of length {len(v)}", e.items[0].span
             )
         return v[i]
+
+    def _subscript(self, item, frame: Frame) -> Any:
+        """One index: an int, a ``slice`` of ints, or ``Ellipsis``."""
+        if isinstance(item, ast.EllipsisLit):
+            return Ellipsis
+        if not isinstance(item, ast.Slice):
+            return self._int_index(self.eval(item, frame), item, "an index")
+        parts = [
+            None if p is None else self._int_index(self.eval(p, frame), p, "a slice bound")
+            for p in (item.start, item.stop, item.step)
+        ]
+        if POISON in parts:
+            return POISON
+        if parts[2] is not None and parts[2] <= 0:
+            raise DlcError(f"a slice step must be positive, got {parts[2]}", item.step.span)
+        return slice(*parts)
+
+    @staticmethod
+    def _int_index(v: Any, expr, what: str) -> Any:
+        if v is POISON or (isinstance(v, int) and not isinstance(v, bool)):
+            return v
+        hint = " (slice bounds are compile-time integers)" if isinstance(v, Sym) else ""
+        raise DlcError(f"{what} must be an integer, got {describe(v)}{hint}", expr.span)
+
+    def index_tensor(self, e: ast.Index, x: Tensor, items: list, frame: Frame, layer_name):
+        """``x[...]``: the ``index`` op, with ``...`` spelled out as whole axes."""
+        if items.count(Ellipsis) > 1:
+            raise DlcError("an index may hold one `...`", e.span)
+        if Ellipsis in items:
+            k = items.index(Ellipsis)
+            whole = [slice(None)] * max(0, x.type.rank - len(items) + 1)
+            items[k : k + 1] = whole
+        while items and items[-1] == slice(None):
+            items.pop()  # trailing whole axes: the normal form leaves them out
+        attrs = {
+            "items": tuple(
+                (i.start, i.stop, i.step) if isinstance(i, slice) else i for i in items
+            )
+        }
+        return self.apply_op(OPS["index"], e.span, [x], attrs, frame, layer_name)
 
     def eval_attr(self, e: ast.Attr, frame: Frame) -> Any:
         v = self.eval(e.value, frame)
         if isinstance(v, Poison):
-            raise DlcError("value depends on an earlier error", e.value.span)
+            return POISON
         if not isinstance(v, Tensor):
             raise DlcError(f"{describe(v)} has no attribute '{e.name}'", e.span)
         attrs = {"shape": v.type.shape, "rank": v.type.rank, "dtype": v.type.dtype}
@@ -219,6 +304,9 @@ class Expressions:
             raise DlcError(f"{what} needs a tensor, got {describe(v)}", span)
 
 
+# The op of each operator on tensors.
+_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
+
 # Which method evaluates each expression node: dispatch on the node's type is the hot path.
 EVAL = {
     ast.Lit: lambda self, e, frame: e.value,
@@ -234,6 +322,6 @@ EVAL = {
     ),
     ast.Call: lambda self, e, frame: self.eval_layer(e, frame),
     ast.Pipe: lambda self, e, frame: self.eval_layer(e, frame),
-    ast.Index: Expressions.eval_index,
+    ast.Index: lambda self, e, frame: self.eval_index(e, frame),
     ast.Attr: Expressions.eval_attr,
 }

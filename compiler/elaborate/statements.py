@@ -13,6 +13,7 @@ from ..ir.graph import DTYPES, Node, TensorType
 from ..ir.initializers import INIT_ROLES
 from ..ir.symbolic import Sym, equal, fmt_shape
 from ..ops import OPS
+from .binding import Poisoned
 from .frame import MAX_UNROLL, Frame
 from .values import POISON, Poison, Tensor, describe, suggest
 
@@ -26,14 +27,32 @@ class Statements:
                 if frame.outputs and not frame.is_network:
                     raise DlcError("a block's `output` must be its last statement", stmt.span)
                 EXEC[type(stmt)](self, stmt, frame)
-            except DlcError as err:
-                self.error(err, frame)
+            except (DlcError, Poisoned) as err:
+                if isinstance(err, DlcError):  # Poisoned: an error already reported
+                    self.error(err, frame)
                 frame.current = POISON
                 if isinstance(stmt, (ast.Assign, ast.Let, ast.InputDecl)):
                     frame.env[stmt.name] = POISON
+                elif isinstance(stmt, ast.Destructure):
+                    frame.env.update(dict.fromkeys(stmt.names, POISON))
 
     def exec_expr(self, s: ast.ExprStmt, frame: Frame) -> None:
         self.set_current(self.eval_layer(s.expr, frame), frame, s.span)
+
+    def exec_destructure(self, s: ast.Destructure, frame: Frame) -> None:
+        """``a, b = ...``: one name per result; the first becomes the current value."""
+        value = self.eval_layer(s.value, frame, layer_name=s.names)
+        if value is POISON:
+            raise Poisoned
+        if not isinstance(value, (tuple, list)) or len(value) != len(s.names):
+            raise DlcError(
+                f"cannot unpack {describe(value)} into {len(s.names)} names "
+                f"({', '.join(s.names)})",
+                s.span,
+            )
+        frame.env.update(zip(s.names, value))
+        if isinstance(value[0], Tensor):
+            frame.current = value[0]
 
     def exec_assign(self, s: ast.Assign, frame: Frame) -> None:
         value = self.eval_layer(s.value, frame, layer_name=s.name)
@@ -50,13 +69,18 @@ class Statements:
         frame.env[s.name] = value
 
     def exec_output(self, s: ast.Output, frame: Frame) -> None:
-        frame.outputs.extend((self.eval_layer(e, frame), e.span) for e in s.values)
+        for e in s.values:  # a call with several results gives each of them
+            value = self.eval_layer(e, frame)
+            results = value if isinstance(value, tuple) and value else (value,)
+            frame.outputs.extend((v, e.span) for v in results)
 
     def exec_if(self, s: ast.If, frame: Frame) -> None:
         self.exec_body(s.then if self.truth(s.cond, frame) else s.orelse, frame)
 
     def exec_repeat(self, s: ast.Repeat, frame: Frame) -> None:
         count = self.eval(s.count, frame)
+        if count is POISON:
+            raise Poisoned
         if isinstance(count, int) and count > MAX_UNROLL:
             raise DlcError(
                 f"repeat {count:,} exceeds the unrolling limit of {MAX_UNROLL:,}", s.count.span
@@ -71,6 +95,13 @@ class Statements:
     def set_current(self, value: Any, frame: Frame, span: Span) -> None:
         if isinstance(value, (Tensor, Poison)):
             frame.current = value
+        elif isinstance(value, tuple) and value and all(isinstance(v, Tensor) for v in value):
+            names = ", ".join("abcdefgh"[: len(value)]) if len(value) <= 8 else "a, b, ..."
+            raise DlcError(
+                f"this call gives {len(value)} results: bind them (`{names} = ...`) or take "
+                "one (`parts = ...` then `parts[0]`)",
+                span,
+            )
         else:
             raise DlcError(
                 f"this statement computes {describe(value)} and does nothing with it "
@@ -176,6 +207,8 @@ class Statements:
 
     def exec_for(self, s: ast.For, frame: Frame) -> None:
         items = self.eval(s.iter, frame)
+        if items is POISON:
+            raise Poisoned
         if not isinstance(items, (tuple, list, range)):
             raise DlcError(f"for needs a list, tuple or range, got {describe(items)}", s.iter.span)
         if len(items) > MAX_UNROLL:
@@ -201,6 +234,7 @@ class Statements:
 EXEC = {
     ast.ExprStmt: Statements.exec_expr,
     ast.Assign: Statements.exec_assign,
+    ast.Destructure: Statements.exec_destructure,
     ast.Let: Statements.exec_let,
     ast.InputDecl: Statements.declare_input,
     ast.Output: Statements.exec_output,

@@ -4,6 +4,7 @@ callable names, builtins, and how messages show values."""
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,35 @@ def _range(*args):
     return range(*args)
 
 
-BUILTINS = {"range": _range, "len": len, "min": min, "max": max, "abs": abs}
+def _number(f):
+    """A math function of one number (a bool or a string is not one)."""
+
+    def call(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"expected a number, got {describe(x)}")
+        return f(x)
+
+    return call
+
+
+# The built-in functions of compile-time values (LANGUAGE §10), with Python's semantics:
+# round() rounds halves to even; int() truncates toward zero.
+BUILTINS = {
+    "range": _range,
+    "len": len,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "sum": sum,
+    "round": _number(round),
+    "floor": _number(math.floor),
+    "ceil": _number(math.ceil),
+    "sqrt": _number(math.sqrt),
+    "log": _number(math.log),
+    "exp": _number(math.exp),
+    "int": _number(int),
+    "float": _number(float),
+}
 
 
 def describe(v: Any) -> str:

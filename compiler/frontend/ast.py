@@ -93,9 +93,28 @@ class Call:
 
 @_node
 class Index:
+    """``value[items]``: each item an expression, a ``Slice`` or an ``EllipsisLit``."""
+
     span: Span
     value: Any
-    index: Any
+    items: tuple
+
+
+@_node
+class Slice:
+    """``start:stop:step`` in an index; a part left out is None."""
+
+    span: Span
+    start: Any
+    stop: Any
+    step: Any
+
+
+@_node
+class EllipsisLit:
+    """``...`` in an index: every axis not named."""
+
+    span: Span
 
 
 @_node
@@ -142,6 +161,15 @@ class Let:
 class Assign:
     span: Span
     name: str
+    value: Any
+
+
+@_node
+class Destructure:
+    """``a, b = ...``: binds the results of a call that gives several, in order."""
+
+    span: Span
+    names: tuple
     value: Any
 
 
@@ -221,8 +249,19 @@ class NetworkDef:
 
 
 @_node
+class FnDef:
+    """``fn name(params) = expr``: a pure function of compile-time values."""
+
+    span: Span
+    name: str
+    params: tuple
+    body: Any
+
+
+@_node
 class Module:
     path: str
     imports: tuple
     blocks: tuple
     networks: tuple
+    functions: tuple

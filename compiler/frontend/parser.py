@@ -146,6 +146,7 @@ class _ToAst:
             imports=tuple(i for i in items if isinstance(i, ast.Import)),
             blocks=tuple(i for i in items if isinstance(i, ast.BlockDef)),
             networks=tuple(i for i in items if isinstance(i, ast.NetworkDef)),
+            functions=tuple(i for i in items if isinstance(i, ast.FnDef)),
         )
 
     @_rule
@@ -159,6 +160,10 @@ class _ToAst:
     @_leaf
     def network_def(self, c):
         return ast.NetworkDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
+
+    @_leaf
+    def fn_def(self, c):
+        return ast.FnDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
     @_rule
     def param(self, meta, c):
@@ -219,6 +224,10 @@ class _ToAst:
         return ast.Assign(meta, c[0].value, c[1])
 
     @_rule
+    def destructure(self, meta, c):
+        return ast.Destructure(meta, tuple(t.value for t in c[:-1]), c[-1])
+
+    @_rule
     def expr_stmt(self, meta, c):
         return ast.ExprStmt(meta, c[0])
 
@@ -248,6 +257,7 @@ class _ToAst:
         _bin("%"),
         _bin("**"),
     )
+    matmul = _bin("@")
 
     @_rule
     def not_(self, meta, c):
@@ -281,7 +291,23 @@ class _ToAst:
 
     @_rule
     def index(self, meta, c):
-        return ast.Index(meta, c[0], c[1])
+        return ast.Index(meta, c[0], tuple(c[1:]))
+
+    def slice(self, children):
+        """``a:b:s`` with parts left out: the colons say which part each value is."""
+        parts: list = [None]
+        for c in children:
+            if isinstance(c, Tok) and c.value == ":":
+                parts.append(None)
+            elif not isinstance(c, Tok) or c.type in _VALUE_TOKENS:
+                parts[-1] = c
+        (line, col), (end_line, end_col) = _edge(children, False), _edge(children, True)
+        span = Span(self.source, line, col, end_line, end_col)
+        return ast.Slice(span, *parts, *([None] * (3 - len(parts))))
+
+    @_rule
+    def ellipsis(self, meta, c):
+        return ast.EllipsisLit(meta)
 
     @_rule
     def attr(self, meta, c):

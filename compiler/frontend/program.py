@@ -13,10 +13,12 @@ from .parser import parse
 
 @dataclass
 class Program:
-    """All the blocks and networks visible from a root file (its imports included)."""
+    """All the blocks, networks and functions visible from a root file (its imports
+    included): one namespace."""
 
     root: str
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    functions: dict[str, ast.FnDef] = field(default_factory=dict)
     networks: dict[str, ast.NetworkDef] = field(default_factory=dict)
     root_networks: list[str] = field(default_factory=list)  # declared in the root file
 
@@ -66,20 +68,26 @@ def _load(
             errors.extend(err.errors)
     from ..ops import OPS
 
-    for block in module.blocks:
-        if block.name in OPS:
-            errors.append(
-                DlcError(
-                    f"block '{block.name}' has the name of a built-in op; choose another name",
-                    block.span,
+    for kind, defs in (("block", module.blocks), ("fn", module.functions)):
+        for d in defs:
+            if d.name in OPS:
+                errors.append(
+                    DlcError(
+                        f"{kind} '{d.name}' has the name of a built-in op; choose another name",
+                        d.span,
+                    )
                 )
-            )
     for kind, table, defs in (
         ("block", program.blocks, module.blocks),
         ("network", program.networks, module.networks),
+        ("fn", program.functions, module.functions),
     ):
         for d in defs:
-            other = program.blocks.get(d.name) or program.networks.get(d.name)
+            other = (
+                program.blocks.get(d.name)
+                or program.networks.get(d.name)
+                or program.functions.get(d.name)
+            )
             if other is not None:
                 errors.append(
                     DlcError(f"{kind} '{d.name}' is already defined at {other.span}", d.span)

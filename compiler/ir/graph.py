@@ -86,9 +86,13 @@ class Node:
     span: Span | None = None
     chain: Chain = ()
 
+    def param_name(self, local: str) -> str:
+        """The IR name of a parameter: ``layer.weight``; a ``param`` is the node itself."""
+        return f"{self.name}.{local}" if local else self.name
+
     def param_items(self):
         """(full name, Param) for each parameter and buffer: ``layer.weight``."""
-        return ((f"{self.name}.{k}", p) for k, p in self.params.items())
+        return ((self.param_name(k), p) for k, p in self.params.items())
 
     def format(self) -> str:
         attrs = ", ".join(f"{k}={_fmt_attr(v)}" for k, v in self.attrs.items() if v is not None)
@@ -100,7 +104,7 @@ class Node:
             text += (
                 "  {"
                 + ", ".join(
-                    f"{k}{'*' if p.buffer else ''}: {fmt_shape(p.shape)}"
+                    f"{k or 'param'}{'*' if p.buffer else ''}: {fmt_shape(p.shape)}"
                     for k, p in self.params.items()
                 )
                 + "}"

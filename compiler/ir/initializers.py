@@ -38,4 +38,5 @@ INIT_ROLES: dict[str, tuple[str, ...]] = {
     "embedding": ("table",),
     "norm_weight": ("scale",),
     "norm_bias": ("shift",),
+    "param": ("param",),
 }

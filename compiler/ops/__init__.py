@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     rearrange,
     recurrent,
     shape,
+    tensor,
 )
 from .base import OPS, Op
 

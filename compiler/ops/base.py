@@ -29,6 +29,7 @@ ROLE_DEFAULTS = {
     "stat_mean": Init("zeros"),
     "stat_var": Init("ones"),
     "stat_count": Init("zeros"),
+    "param": Init("zeros"),
 }
 
 

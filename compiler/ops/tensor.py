@@ -1,0 +1,261 @@
+"""Tensors as values (LANGUAGE §10): learnable tensors (``param``), indexing and slicing
+(``x[:, 0]``, ``x[..., 1:]``) and the several results of ``chunk`` and ``split``.
+
+A call that gives several results is several nodes of one op, each with its ``index``
+(the k-th result): every result is a value of the IR like any other, so the summary, the
+IR and every backend need nothing special for it. ``Op.results`` says how many a call
+gives.
+"""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ir.graph import Param, TensorType
+from ..ir.symbolic import Dim, Sym, ceildiv
+from .base import _BAD, INIT, Arg, ArgError, Kind, Op, _is_int, integer, literal, register
+from .shape import INT_LIST, _flat, norm_axis
+
+# ONNX Slice's "to the end" (INT64_MAX).
+_END = 2**63 - 1
+
+# Which result of a several-result call a node is (set by the elaborator; none: all).
+RESULT = Kind(
+    "a non-negative integer", lambda v: v if v is None or (_is_int(v) and v >= 0) else _BAD
+)
+
+
+@register
+class LearnableTensor(Op):
+    """A learnable tensor of exactly these dims (no batch axis), named by its binding:
+    ``class_token = param(1, 1, d)``. It broadcasts like any tensor."""
+
+    name = "param"
+    n_inputs = (0, 0)
+    signature = (
+        Arg("dims", INT_LIST, doc="the tensor's dims", variadic=True),
+        Arg("init", INIT, None, "default: zeros"),
+    )
+
+    def normalize(self, a):
+        a["dims"] = _flat(a["dims"])
+        if not a["dims"] or any(d < 1 for d in a["dims"]):
+            raise ArgError("param needs one or more positive dims")
+        return a
+
+    def infer(self, ctx, a):
+        return TensorType("float32", a["dims"])
+
+    def params(self, a):
+        # The one parameter is the node itself: its IR name is the binding's (local "").
+        return {"": Param(a["dims"], "param", init=a["init"])}
+
+    def onnx(self, g, a, node):
+        return g.param("")
+
+    numpy_view = True
+
+    def numpy(self, a, w):
+        return w[""]
+
+    def torch_layer(self, a, params):
+        return "Parameter", {"dims": a["dims"]}, {}
+
+    def torch_source(self, a, m, lit=literal):
+        return m
+
+
+def _index_item(v):
+    """An index of one axis: an int, or a slice as ``(start, stop, step)``."""
+    if _is_int(v):
+        return v
+    if isinstance(v, tuple) and len(v) == 3 and all(x is None or _is_int(x) for x in v):
+        return v if v[2] is None or v[2] > 0 else _BAD
+    return _BAD
+
+
+INDEX = Kind(
+    "integers and slices a:b:s with s > 0",
+    lambda v: tuple(map(_index_item, v)) if isinstance(v, tuple) else _BAD,
+)
+
+
+def _length(d: Dim, item: tuple) -> Dim:
+    """The length of ``item`` (a slice) over a dim of size ``d``, as Python's."""
+    start, stop, step = item
+    step = step or 1
+    if isinstance(d, int):
+        return len(range(*slice(start, stop, step).indices(d)))
+    lo = 0 if start is None else (d + start if start < 0 else start)
+    hi = d if stop is None else (d + stop if stop < 0 else stop)
+    return ceildiv(hi - lo, step)
+
+
+@register
+class Index(Op):
+    """``x[...]``: NumPy basic indexing, an int (the axis is dropped) or a slice ``a:b:s``
+    (``s > 0``) per axis; axes left out are taken whole. The batch axis only whole."""
+
+    name = "index"
+    signature = (Arg("items", INDEX, doc="one index per leading axis"),)
+
+    def infer(self, ctx, a, x):
+        items = a["items"]
+        if len(items) > x.rank:
+            raise ShapeError(f"{len(items)} indices for a rank-{x.rank} tensor {x}")
+        if items and items[0] != (None, None, None) and x.rank and isinstance(x.shape[0], Sym):
+            raise ShapeError("the batch axis can only be taken whole (`:`)")
+        shape = []
+        for d, item in zip(x.shape, items):
+            if isinstance(item, tuple):
+                shape.append(_length(d, item))
+            elif isinstance(d, int) and not -d <= item < d:
+                raise ShapeError(f"index {item} is out of range for an axis of size {d}")
+        return TensorType(x.dtype, (*shape, *x.shape[len(items) :]))
+
+    def receptive(self, a, field, jump, x):
+        # The last axis is kept whole (items stop before it) and stays the last.
+        last_kept = len(a["items"]) < x.rank and not any(isinstance(i, int) for i in a["items"])
+        return (field, jump) if last_kept else None
+
+    def onnx(self, g, a, node, x):
+        sliced = [(i, it) for i, it in enumerate(a["items"]) if it != (None, None, None)]
+        if not sliced:
+            return x
+        starts, ends, steps = [], [], []
+        for _, it in sliced:
+            if isinstance(it, int):
+                starts.append(it)
+                ends.append(it + 1 if it != -1 else _END)
+                steps.append(1)
+            else:
+                start, stop, step = it
+                starts.append(0 if start is None else start)
+                ends.append(_END if stop is None else stop)
+                steps.append(step or 1)
+        axes = [i for i, _ in sliced]
+        y = g.op("Slice", [x, g.const(starts), g.const(ends), g.const(axes), g.const(steps)])
+        dropped = [i for i, it in sliced if isinstance(it, int)]
+        return g.op("Squeeze", [y, g.const(dropped)]) if dropped else y
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        return x[tuple(it if isinstance(it, int) else slice(*it) for it in a["items"])]
+
+    def torch_source(self, a, m, x, lit=literal):
+        if not a["items"]:  # x[:, :]: the tensor itself
+            return x
+        return f"{x}[{', '.join(_item_source(it) for it in a['items'])}]"
+
+
+def _item_source(item) -> str:
+    if isinstance(item, int):
+        return str(item)
+    start, stop, step = ("" if v is None else str(v) for v in item)
+    return f"{start}:{stop}" + (f":{step}" if step else "")
+
+
+class Parts(Op):
+    """The pieces of ``chunk``/``split`` along ``axis``; each result is a node with its
+    ``index``. Subclasses give the pieces' sizes."""
+
+    layout = "[N, ...]"
+
+    def sizes(self, a, d: int) -> list[int]:
+        raise NotImplementedError
+
+    def _sizes(self, a, x: TensorType) -> tuple[int, list[int]]:
+        axis = norm_axis(self.name, a["axis"], x.rank)
+        if axis == 0:
+            raise ShapeError(f"{self.name}: the batch axis cannot be split")
+        d = x.shape[axis]
+        if isinstance(d, Sym):
+            raise ShapeError(f"{self.name} needs a known size along axis {axis}, got {d}")
+        return axis, self.sizes(a, d)
+
+    def results(self, a, x: TensorType) -> int:
+        return len(self._sizes(a, x)[1])
+
+    def bounds(self, a, x: TensorType) -> tuple[int, int, int]:
+        """(axis, start, stop) of the result ``a["index"]``."""
+        axis, sizes = self._sizes(a, x)
+        k = a["index"]
+        if k is None or not 0 <= k < len(sizes):
+            raise ShapeError(f"{self.name} gives {len(sizes)} results; index {k} is not one")
+        return axis, sum(sizes[:k]), sum(sizes[: k + 1])
+
+    def infer(self, ctx, a, x):
+        axis, start, stop = self.bounds(a, x)
+        shape = list(x.shape)
+        shape[axis] = stop - start
+        return TensorType(x.dtype, tuple(shape))
+
+    def receptive(self, a, field, jump, x):
+        return None if a["axis"] % x.rank == x.rank - 1 else (field, jump)
+
+    def onnx(self, g, a, node, x):
+        axis, start, stop = self.bounds(a, g.type(x))
+        return g.op("Slice", [x, g.const([start]), g.const([stop]), g.const([axis])])
+
+    numpy_view = True
+
+    def numpy(self, a, w, x):
+        axis, start, stop = self.bounds(a, _type(x))
+        return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def _type(x) -> TensorType:
+    return TensorType(x.dtype.name, tuple(x.shape))
+
+
+@register
+class Chunk(Parts):
+    """``torch.chunk(x, n, dim=axis)``: ``n`` pieces of ``ceil(size / n)`` along ``axis``
+    (the last may be smaller, and there may be fewer than ``n``)."""
+
+    name = "chunk"
+    signature = (
+        Arg("n", integer(1), doc="how many pieces (at most)"),
+        Arg("axis", integer(), 1),
+        Arg("index", RESULT, None, "which result (default: all of them)"),
+    )
+
+    def sizes(self, a, d):
+        size = -(-d // a["n"])
+        return [min(size, d - s) for s in range(0, d, size)] if d else [0]
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"torch.chunk({x}, {a['n']}, dim={a['axis']})[{a['index']}]"
+
+
+def _sizes(v):
+    if _is_int(v) and v >= 1:
+        return v
+    if isinstance(v, (tuple, list)) and v and all(_is_int(s) and s >= 0 for s in v):
+        return tuple(v)
+    return _BAD
+
+
+@register
+class Split(Parts):
+    """``torch.split(x, sizes, dim=axis)``: pieces of the given sizes (they sum to the
+    axis), or of one size each (the last may be smaller)."""
+
+    name = "split"
+    signature = (
+        Arg("sizes", Kind("a positive integer or a tuple of sizes", _sizes)),
+        Arg("axis", integer(), 1),
+        Arg("index", RESULT, None, "which result (default: all of them)"),
+    )
+
+    def sizes(self, a, d):
+        sizes = a["sizes"]
+        if isinstance(sizes, int):
+            return [min(sizes, d - s) for s in range(0, d, sizes)] if d else [0]
+        if sum(sizes) != d:
+            raise ShapeError(f"split: sizes {list(sizes)} sum to {sum(sizes)}, not {d}")
+        return list(sizes)
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"torch.split({x}, {a['sizes']!r}, dim={a['axis']})[{a['index']}]"
+
