@@ -275,9 +275,7 @@ class Expressions:
         while items and items[-1] == slice(None):
             items.pop()  # trailing whole axes: the normal form leaves them out
         attrs = {
-            "items": tuple(
-                (i.start, i.stop, i.step) if isinstance(i, slice) else i for i in items
-            )
+            "items": tuple((i.start, i.stop, i.step) if isinstance(i, slice) else i for i in items)
         }
         return self.apply_op(OPS["index"], e.span, [x], attrs, frame, layer_name)
 

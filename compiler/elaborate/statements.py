@@ -46,8 +46,7 @@ class Statements:
             raise Poisoned
         if not isinstance(value, (tuple, list)) or len(value) != len(s.names):
             raise DlcError(
-                f"cannot unpack {describe(value)} into {len(s.names)} names "
-                f"({', '.join(s.names)})",
+                f"cannot unpack {describe(value)} into {len(s.names)} names ({', '.join(s.names)})",
                 s.span,
             )
         frame.env.update(zip(s.names, value))

@@ -119,7 +119,6 @@ def _identity(x):
     return x
 
 
-
 # -- NumPy kernels: (attrs, x, out) -> array; ``out`` is None or x itself ---------------------
 def sigmoid(x, out=None):
     """``1 / (1 + exp(-x))`` with full relative precision (exp(-x) = inf gives the limit 0)."""

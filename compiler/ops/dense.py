@@ -186,6 +186,7 @@ def _sinusoid32(length: int, d: int) -> np.ndarray:
 class Dropout(Op):
     """``nn.Dropout(p)``: zeroes elements with probability ``p`` in training, identity at
     inference."""
+
     pointwise = True
 
     name = "dropout"

@@ -16,6 +16,7 @@ class BatchNorm(Op):
 
     Inference uses the running statistics: ``(x - mean) / sqrt(var + eps) * weight + bias``.
     """
+
     pointwise = True
 
     name = "batchnorm"

@@ -254,6 +254,7 @@ def _bins(g, x: str, axis: int, s: int, transpose: bool = False) -> str:
 
 class GlobalPool(Op):
     """Mean or max over every axis after the channels: ``[N, C, ...] -> [N, C]``."""
+
     lengths = "spatial"
 
     layout = "[N, C, ...]"
@@ -286,6 +287,7 @@ class Upsample(Op):
     ``mode`` is ``"nearest"`` or ``"linear"`` (linear over 1-D signals, bilinear over
     images; ``"bilinear"`` is accepted for images), with ``align_corners=False``.
     """
+
     lengths = "spatial"
 
     name = "upsample"

@@ -258,4 +258,3 @@ class Split(Parts):
 
     def torch_source(self, a, m, x, lit=literal):
         return f"torch.split({x}, {a['sizes']!r}, dim={a['axis']})[{a['index']}]"
-
