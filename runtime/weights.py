@@ -74,6 +74,10 @@ def sample(init: Init, shape: tuple[int, ...], rng: np.random.Generator) -> np.n
         return rng.normal(a.get("mean", 0.0), a.get("std", 1.0), shape)
     if name == "uniform":
         return rng.uniform(a.get("a", 0.0), a.get("b", 1.0), shape)
+    if name == "trunc_normal":
+        return _trunc_normal(
+            a.get("mean", 0.0), a.get("std", 1.0), a.get("a", -2.0), a.get("b", 2.0), shape, rng
+        )
     if name in ("xavier_uniform", "xavier_normal"):
         fan_in, fan_out = _fans(shape)
         std = a.get("gain", 1.0) * math.sqrt(2.0 / (fan_in + fan_out))
@@ -101,6 +105,20 @@ def sample(init: Init, shape: tuple[int, ...], rng: np.random.Generator) -> np.n
             q = q.T
         return a.get("gain", 1.0) * q.reshape(shape)
     raise ValueError(f"unknown initialiser {name!r}")
+
+
+def _trunc_normal(mean, std, lo, hi, shape, rng: np.random.Generator) -> np.ndarray:
+    """normal(mean, std) conditioned on [lo, hi]: values outside are drawn again (a
+    deterministic stream; PyTorch inverts the CDF instead, the same distribution)."""
+    if not lo < hi:
+        raise ValueError(f"trunc_normal needs a < b, got a={lo}, b={hi}")
+    out = rng.normal(mean, std, shape)
+    for _ in range(1000):
+        bad = (out < lo) | (out > hi)
+        if not bad.any():
+            return out
+        out[bad] = rng.normal(mean, std, int(bad.sum()))
+    raise ValueError(f"[{lo}, {hi}] holds almost none of normal({mean}, {std})")
 
 
 def _stream(seed: int, name: str) -> np.random.Generator:

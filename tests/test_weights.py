@@ -38,6 +38,11 @@ def close_distributions(ours: np.ndarray, ref: np.ndarray) -> None:
 INITS = [
     (Init("normal", (("mean", 0.5), ("std", 2.0))), lambda t: nn.init.normal_(t, 0.5, 2.0)),
     (Init("uniform", (("a", -3.0), ("b", 1.0))), lambda t: nn.init.uniform_(t, -3.0, 1.0)),
+    (
+        Init("trunc_normal", (("mean", 0.5), ("std", 1.0), ("a", -0.5), ("b", 1.0))),
+        lambda t: nn.init.trunc_normal_(t, 0.5, 1.0, -0.5, 1.0),
+    ),
+    (Init("trunc_normal", (("std", 0.02),)), lambda t: nn.init.trunc_normal_(t, std=0.02)),
     (Init("xavier_uniform", (("gain", 2.0),)), lambda t: nn.init.xavier_uniform_(t, 2.0)),
     (Init("xavier_normal"), nn.init.xavier_normal_),
     (Init("kaiming_uniform", (("a", 5**0.5),)), lambda t: nn.init.kaiming_uniform_(t, 5**0.5)),

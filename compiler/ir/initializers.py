@@ -23,6 +23,13 @@ INITIALIZERS: dict[str, tuple[Arg, ...]] = {
     "ones": (),
     "constant": (Arg("value", real()),),
     "normal": (Arg("mean", real(), 0.0), Arg("std", real(0), 1.0)),
+    # a and b are the cut-offs themselves, not in units of std (as nn.init.trunc_normal_)
+    "trunc_normal": (
+        Arg("mean", real(), 0.0),
+        Arg("std", real(0), 1.0),
+        Arg("a", real(), -2.0),
+        Arg("b", real(), 2.0),
+    ),
     "uniform": (Arg("a", real(), 0.0), Arg("b", real(), 1.0)),
     "xavier_uniform": (Arg("gain", real(0), 1.0),),
     "xavier_normal": (Arg("gain", real(0), 1.0),),
