@@ -138,6 +138,7 @@ class Emitter:
         for v, p in zip(ins, params):
             var[v] = p if p not in var.values() else f"{p}_{len(var)}"
         body.params = [var[v] for v in ins]
+        holds = {var[v]: v for v in ins}  # each variable's current value
         taken = RESERVED | self.helpers_all() | set(body.params)
         named: dict[str, str] = {}  # the spec's names for values, kept as local variables
         for vs, item in zip(gives, items):
@@ -160,7 +161,7 @@ class Emitter:
             if isinstance(item, str):
                 expr = self.call(body, item, args)
             else:
-                expr = self.node_expr(body, item, args)
+                expr = self.node_expr(body, item, args, holds)
             targets = []
             for v in results:
                 if v not in last:
@@ -175,6 +176,7 @@ class Emitter:
                     generic.add(target)
                 targets.append(target)
                 var[v] = target
+                holds[target] = v
             for d in dying:
                 if d in generic and d not in targets:
                     free.append(d)
@@ -190,7 +192,8 @@ class Emitter:
         body.forward.append("return " + ", ".join(var[v] for v in outs))
         return body
 
-    def node_expr(self, body: Body, node: Node, args: list[str]) -> str:
+    def node_expr(self, body: Body, node: Node, args: list[str], holds: dict[str, str]) -> str:
+        """The node's expression; ``holds`` maps the variables in scope to their values."""
         op = OPS[node.op]
         attr = node.name.rsplit(".", 1)[-1]
         types = [self.graph.node(x).type for x in node.inputs]
@@ -206,9 +209,15 @@ class Emitter:
                 hole_args = [_hole(body, k, v, False) for k, v in pos.items()]
                 hole_args += [f"{k}={_hole(body, k, v, False)}" for k, v in kw.items()]
             body.ctor.append((attr, f"nn.{cls}", hole_args))
-        expr = op.torch_source(
-            node.attrs, m, *args, lit=lambda v, name="": _hole(body, name or "value", v, True)
-        )
+
+        def lit(value: Any, name: str = "") -> str:
+            # A symbolic dim is code, not a literal: written into the body's text, so that
+            # calls share a class only where it reads the same there (``Body.key``).
+            if isinstance(value, Sym):
+                return self.dim_source(value, holds, node)
+            return _hole(body, name or "value", value, True)
+
+        expr = op.torch_source(node.attrs, m, *args, lit=lit)
         for name, src in op.torch_helpers.items():
             if f"{name}(" in expr:
                 self.helpers[name] = src
@@ -221,6 +230,30 @@ class Emitter:
         attr = prefix[:-1].rsplit(".", 1)[-1]
         body.ctor.append((attr, cls.name, hole_args))
         return f"self.{attr}({', '.join(args)})"
+
+    def dim_source(self, d: Sym, holds: dict[str, str], node: Node) -> str:
+        """A symbolic dim as Python over the tensors in scope: ``x.shape[0]`` where one has
+        it, else its expression over dims of such tensors (``2 * (x.shape[2] // 16)``)."""
+
+        def read(s: Sym) -> str | None:
+            for name, v in holds.items():
+                shape = self.graph.node(v).type.shape
+                if s in shape:
+                    return f"{name}.shape[{shape.index(s)}]"
+            return None
+
+        if (whole := read(d)) is not None:
+            return whole
+        reads = {s: read(Sym.var(s)) for s in sorted(d.symbols)}
+        missing = [s for s, r in reads.items() if r is None]
+        if missing:
+            raise DlcError(
+                f"{node.op} {node.name} needs the dim {d} at run time, and no tensor in scope "
+                f"there has {', '.join(missing)} as a dim to read it from",
+                node.span,
+                chain=node.chain,
+            )
+        return re.sub(r"[A-Za-z_]\w*", lambda m: reads[m.group()], _py(d))
 
     def constraint_checks(self, var: dict[str, str]) -> list[str]:
         """What the compiler could not decide about the input shapes, checked on arrival."""
@@ -442,6 +475,17 @@ def _call(prefix: str, callee: str, args: list[str], indent: str) -> list[str]:
     return [f"{indent}{prefix}{callee}(", *(f"{indent}    {a}," for a in args), f"{indent})"]
 
 
+def _def(name: str, params: list[str], suffix: str) -> list[str]:
+    """A method's ``def`` line, wrapped as ruff format would where it is too long."""
+    line = f"    def {name}({', '.join(params)}){suffix}"
+    if len(line) <= WIDTH:
+        return [line]
+    inner = f"        {', '.join(params)}"
+    if len(inner) <= WIDTH:
+        return [f"    def {name}(", inner, f"    ){suffix}"]
+    return [f"    def {name}(", *(f"        {p}," for p in params), f"    ){suffix}"]
+
+
 def _docstring(*paragraphs: str, indent: str = "") -> list[str]:
     """A docstring of ``paragraphs``, wrapped to the line length."""
     lines: list[str] = []
@@ -449,7 +493,10 @@ def _docstring(*paragraphs: str, indent: str = "") -> list[str]:
         lines += [""] if lines else []
         lines += textwrap.wrap(p, WIDTH - len(indent) - 3, break_on_hyphens=False)
     if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
+        if len(indent) + len(lines[0]) + 6 <= WIDTH:
+            return [f'{indent}"""{lines[0]}"""']
+        # Too long for one line with both quotes: two lines (ruff format keeps those).
+        lines = textwrap.wrap(lines[0], WIDTH - len(indent) - 6, break_on_hyphens=False)
     return [
         f'{indent}"""{lines[0]}',
         *(f"{indent}{x}" if x else "" for x in lines[1:]),
@@ -467,9 +514,9 @@ def _render(cls: Class) -> str:
     def fill(text: str) -> str:
         return _HOLE.sub(lambda m: cls.subst[int(m.group(1))], text)
 
-    params = "".join(f", {name}{_type(v)}" for name, v in cls.params)
+    params = ["self", *(f"{name}{_type(v)}" for name, v in cls.params)]
     lines = [f"class {cls.name}(nn.Module):", *_docstring(cls.doc, indent="    "), ""]
-    lines += [f"    def __init__(self{params}):", "        super().__init__()"]
+    lines += [*_def("__init__", params, ":"), "        super().__init__()"]
     for name, _ in cls.params:
         if f"self.{name}" in cls.subst:
             lines.append(f"        self.{name} = {name}")
@@ -477,7 +524,7 @@ def _render(cls: Class) -> str:
         lines += _call(f"self.{attr} = ", callee, [fill(a) for a in args], "        ")
     outs = body.outputs
     ret = "torch.Tensor" if outs == 1 else f"tuple[{', '.join(['torch.Tensor'] * outs)}]"
-    args = "".join(f", {p}: torch.Tensor" for p in body.params)
-    lines += ["", f"    def forward(self{args}) -> {ret}:"]
+    args = ["self", *(f"{p}: torch.Tensor" for p in body.params)]
+    lines += ["", *_def("forward", args, f" -> {ret}:")]
     lines += [f"        {fill(s)}" for s in body.forward]
     return "\n".join(lines)

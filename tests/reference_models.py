@@ -10,6 +10,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from reference_models_v2 import REFERENCES_V2
 from torch import nn
 
 
@@ -333,6 +334,17 @@ REFERENCES = {
     ),
     "causal_decoder.dl": (CausalDecoder, _tokens(8000, 10)),
 }
+# Language v2's model zoo (tests/reference_models_v2.py).
+REFERENCES.update(
+    (name, REFERENCES_V2[name])
+    for name in (
+        "convnext_tiny.dl",
+        "mobilenet_v3_small.dl",
+        "shufflenet_v2.dl",
+        "efficientnet_b0.dl",
+        "wavenet.dl",
+    )
+)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ torch = pytest.importorskip("torch")
 
 from reference_models import REFERENCES  # noqa: E402  (needs torch)
 from test_ops_torch import CASES, random_input, source  # noqa: E402  (the op grid)
+from test_torch_backend import spec_inputs  # noqa: E402
 
 SPECS = Path(__file__).parent.parent / "specs"
 RTOL, ATOL = 1e-4, 1e-5  # float32: the sums are ordered differently from torch's
@@ -112,10 +113,7 @@ def test_spec_matches_reference_model(name):
     net = load(str(SPECS / name))
     w = weights_for(net)
     model = reference_with(name, w)
-    torch.manual_seed(0)
-    xs = REFERENCES[name][1]()
-    if "resnet" in name:  # the specs fix the image size
-        xs = (torch.randn(1, 3, 224, 224),)
+    xs = spec_inputs(net, name)  # the reference's, at the size the spec fixes
     with torch.no_grad():
         expected = model(*xs).numpy()
     assert_close(compile(net, w)(*(x.numpy() for x in xs)), expected, name)

@@ -28,7 +28,12 @@ from reference_models_v2 import (  # noqa: E402  (needs torch)
     make_divisible,
 )
 
-SPECS_V2 = Path(__file__).parent.parent / "specs" / "v2"
+SPECS = Path(__file__).parent.parent / "specs"
+
+
+def spec(name: str) -> Path:
+    """The bundled spec (specs/), or one still waiting for a v2 feature (specs/v2/)."""
+    return SPECS / name if (SPECS / name).exists() else SPECS / "v2" / name
 
 
 def count(model) -> int:
@@ -36,7 +41,7 @@ def count(model) -> int:
 
 
 def test_every_reference_has_a_spec():
-    assert sorted(p.name for p in SPECS_V2.glob("*.dl")) == sorted(REFERENCES_V2)
+    assert all(spec(name).exists() for name in REFERENCES_V2)
     assert sorted(PUBLISHED_V2) == sorted(REFERENCES_V2)
 
 
@@ -45,7 +50,7 @@ def test_published_counts(name):
     factory, _ = REFERENCES_V2[name]
     params = PUBLISHED_V2[name]
     assert count(factory()) == params
-    header = (SPECS_V2 / name).read_text().split("\n\n")[0]
+    header = spec(name).read_text().split("\n\n")[0]
     assert f"{params:,}" in header  # the spec's header comment names the count
 
 
