@@ -10,6 +10,11 @@ as every backend does), walks the steps calling each op's kernel (``Op.numpy``, 
 shape rule in compiler/ops), frees each value after its last use, and lets an elementwise
 kernel write into an input that dies there. ``run`` does both for one call.
 
+An attribute may hold a symbolic dim (``expand(x.shape[0], -1, -1)`` holds ``N``): the
+planner marks such nodes, and on each call their kernel gets the attributes with every
+symbol evaluated at the bindings that the input check returns (``N`` = the batch the
+inputs have). Other nodes keep the kernel made once when planning.
+
     from dlc.backends.numpy import compile
     net = load("specs/resnet18.dl")
     forward = compile(net, init_weights(net, seed=0))   # or a safetensors file
@@ -34,6 +39,7 @@ import numpy as np
 
 from ..compiler.errors import DlcError
 from ..compiler.ir.graph import Graph, Node
+from ..compiler.ir.symbolic import Sym, evaluate
 from ..compiler.ops import OPS
 from ..runtime.inputs import InputChecker
 from ..runtime.weights import check_weights
@@ -53,6 +59,8 @@ class Step:
     inplace: int | None  # the position in ``inputs`` of the array the kernel may overwrite
     free: tuple[int, ...]  # slots read for the last time here
     cast: Any  # the dtype to round the result to, or None
+    # The kernel of given symbol bindings, for a node whose attributes hold symbolic dims.
+    bind: Callable[[Mapping[str, int]], Callable[..., np.ndarray]] | None
 
 
 class Compiled:
@@ -84,7 +92,9 @@ class Compiled:
         steps = []
         for i, n in enumerate(nodes):
             op, names = OPS[n.op], ins(n)
-            kernel = partial(op.numpy, n.attrs, op.numpy_prepare(n.attrs, local[n.name]))
+            prepared = op.numpy_prepare(n.attrs, local[n.name])
+            relu = {"relu": True} if n.name in fused else {}
+            symbolic = _symbolic(n.attrs)
             inplace = None
             if op.numpy_inplace:
                 for pos, name in enumerate(names):
@@ -96,12 +106,15 @@ class Compiled:
             steps.append(
                 Step(
                     node=n,
-                    kernel=partial(kernel, relu=True) if n.name in fused else kernel,
+                    kernel=partial(op.numpy, n.attrs, prepared, **relu),
                     inputs=tuple(slots[name] for name in names),
                     out=slots[n.name],
                     inplace=inplace,
                     free=tuple(sorted(free)),
                     cast=np.float16 if n.type.dtype == "float16" else None,
+                    bind=partial(_bound_kernel, op.numpy, n.attrs, prepared, relu)
+                    if symbolic
+                    else None,
                 )
             )
         self.steps = tuple(steps)
@@ -109,14 +122,15 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         env: list[Any] = [None] * self._size
-        env[: len(self.graph.inputs)] = self._check(args, kwargs)
+        env[: len(self.graph.inputs)], dims = self._check(args, kwargs)
         for step in self.steps:
             xs = [env[i] for i in step.inputs]
+            kernel = step.kernel if step.bind is None else step.bind(dims)
             try:
                 if step.inplace is None:
-                    y = step.kernel(*xs)
+                    y = kernel(*xs)
                 else:
-                    y = step.kernel(*xs, out=xs[step.inplace])
+                    y = kernel(*xs, out=xs[step.inplace])
             except Exception as exc:  # the node, as fx adds "While executing" in one place
                 n = step.node
                 raise DlcError(f"{n.op} {n.name}: {exc}", n.span, chain=n.chain) from exc
@@ -127,12 +141,13 @@ class Compiled:
         return outs[0] if len(outs) == 1 else outs
 
     # -- inputs --------------------------------------------------------------------------
-    def _check(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
-        """The inputs in declaration order, as arrays, or an InputError naming the first one
-        that does not fit its declaration or the graph's constraints (runtime/inputs.py)."""
+    def _check(self, args: tuple, kwargs: dict) -> tuple[list[np.ndarray], dict[str, int]]:
+        """The inputs in declaration order, as arrays, and the symbols' bindings; or an
+        InputError naming the first input that does not fit its declaration or the graph's
+        constraints (runtime/inputs.py)."""
         xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
-        self._inputs.check([x.shape for x in xs], [_dtype_name(x.dtype) for x in xs])
-        return xs
+        dims = self._inputs.check([x.shape for x in xs], [_dtype_name(x.dtype) for x in xs])
+        return xs, dims
 
 
 def compile(net: Network | Graph, weights: Mapping[str, Any] | str | Path) -> Compiled:
@@ -227,6 +242,30 @@ def _needed(graph: Graph, alias: dict[str, str]) -> list[Node]:
             out.append(n)
             need.update(alias.get(i, i) for i in n.inputs)
     return out[::-1]
+
+
+def _symbolic(value: Any) -> bool:
+    """Whether an attribute value holds a symbolic dim (in a tuple, say)."""
+    if isinstance(value, Sym):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(map(_symbolic, value))
+    return isinstance(value, Mapping) and any(map(_symbolic, value.values()))
+
+
+def _evaluated(value: Any, dims: Mapping[str, int]) -> Any:
+    """An attribute value with each symbolic dim evaluated at ``dims``."""
+    if isinstance(value, Sym):
+        return evaluate(value, dims)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_evaluated(v, dims) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _evaluated(v, dims) for k, v in value.items()}
+    return value
+
+
+def _bound_kernel(numpy, attrs, prepared, relu, dims: Mapping[str, int]):
+    return partial(numpy, _evaluated(attrs, dims), prepared, **relu)
 
 
 def _dtype_name(dtype: np.dtype) -> str:

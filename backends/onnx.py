@@ -31,7 +31,7 @@ import numpy as np
 
 from ..compiler.errors import DlcError
 from ..compiler.ir.graph import FLOAT_DTYPES, Graph, Node, TensorType
-from ..compiler.ir.symbolic import Sym
+from ..compiler.ir.symbolic import Dim, FloorDiv, Sym
 from ..runtime.files import target_folder
 from ..runtime.weights import NP_DTYPES
 
@@ -205,6 +205,50 @@ class Lowering:
         if isinstance(d, int):
             return self.const(np.array(d if scalar else [d]))
         return self.op("Gather", [self.op("Shape", [x]), self.const(index)], axis=0)
+
+    def shape(self, dims: Sequence[Dim]) -> str:
+        """``dims`` as an int64 tensor: known dims as constants, each symbolic one read at
+        run time off a value lowered so far that has it (an input, at the latest)."""
+        pieces: list[str] = []
+        known: list[int] = []
+        for d in dims:
+            if isinstance(d, int):
+                known.append(d)
+                continue
+            if known:
+                pieces.append(self.const(known))
+                known = []
+            pieces.append(self._symbolic(d))
+        if known:
+            pieces.append(self.const(known))
+        return pieces[0] if len(pieces) == 1 else self.op("Concat", pieces, axis=0)
+
+    def _symbolic(self, d: Sym) -> str:
+        """The symbolic dim ``d`` as an int64 tensor of shape [1]: read off a value that has
+        it, else computed from its polynomial over the dims of values that have its
+        symbols (integer Div is floor division here: the numerators of dims are >= 0)."""
+        for x, t in self.types.items():
+            if d in t.shape:
+                return self.dim(x, t.shape.index(d))
+        if d == Sym.var(min(d.symbols)):
+            node = self._node
+            raise DlcError(
+                f"{node.op} ({node.name}) needs the dim {d} at run time, and no value before "
+                f"it has that dim to read it from",
+                node.span,
+                chain=node.chain,
+            )
+        terms = []
+        for mono, coeff in d.terms.items():
+            factors = [self.const([coeff])] if coeff != 1 or not mono else []
+            for atom, power in mono:
+                if isinstance(atom, FloorDiv):
+                    base = self.op("Div", [self._symbolic(atom.num), self.const([atom.den])])
+                else:
+                    base = self._symbolic(Sym.var(atom.name))
+                factors += [base] * power
+            terms.append(functools.reduce(lambda a, b: self.op("Mul", [a, b]), factors))
+        return functools.reduce(lambda a, b: self.op("Add", [a, b]), terms)
 
     def type(self, x: str) -> TensorType:
         return self.types[x]

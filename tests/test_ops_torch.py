@@ -747,6 +747,24 @@ CASES: dict[str, list[Case]] = {
         case("x0[:, 2:100]", (BATCH, 5), forward=fn(lambda x: x[:, 2:100])),
         case("x0[:, :]", (BATCH, 5), forward=fn(lambda x: x[:, :])),
     ],
+    "expand": [
+        case("expand(x0, 2, 3, 4)", (1, 3, 1), forward=fn(lambda x: x.expand(2, 3, 4))),
+        case("expand(x0, -1, 3, 5)", (BATCH, 1, 5), forward=fn(lambda x: x.expand(-1, 3, 5))),
+        case("expand((4, -1, -1, 2))", (BATCH, 3, 1), forward=fn(lambda x: x.expand(4, -1, -1, 2))),
+        # A symbolic dim: the batch of another input (N where the batch is symbolic).
+        case(
+            "x1 | expand(x0.shape[0], -1, -1)",
+            (BATCH, 3),
+            (1, 1, 4),
+            forward=fn(lambda x0, x1: x1.expand(x0.shape[0], -1, -1)),
+        ),
+        case(  # computed from it: 2 * N + 1
+            "x1 | expand(2 * x0.shape[0] + 1, 1, -1)",
+            (BATCH, 3),
+            (1, 1, 4),
+            forward=fn(lambda x0, x1: x1.expand(2 * x0.shape[0] + 1, 1, -1)),
+        ),
+    ],
     "chunk": parts("chunk", 2, 1, (BATCH, 6, 3), 2)
     + parts("chunk", 4, 1, (BATCH, 5, 3), 3)  # ceil(5 / 4) = 2: only three pieces
     + parts("chunk", 3, -1, (BATCH, 3, 7), 3),

@@ -1,5 +1,6 @@
-"""Tensors as values (LANGUAGE §10): learnable tensors (``param``), indexing and slicing
-(``x[:, 0]``, ``x[..., 1:]``) and the several results of ``chunk`` and ``split``.
+"""Tensors as values (LANGUAGE §10): learnable tensors (``param``), ``expand`` (to dims
+that may be symbolic), indexing and slicing (``x[:, 0]``, ``x[..., 1:]``) and the several
+results of ``chunk`` and ``split``.
 
 A call that gives several results is several nodes of one op, each with its ``index``
 (the k-th result): every result is a value of the IR like any other, so the summary, the
@@ -12,6 +13,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..ir.graph import Param, TensorType
 from ..ir.symbolic import Dim, Sym, ceildiv
+from ..lazy import numpy as np
 from .base import _BAD, INIT, Arg, ArgError, Kind, Op, _is_int, integer, literal, register
 from .shape import INT_LIST, _flat, norm_axis
 
@@ -62,6 +64,71 @@ class LearnableTensor(Op):
 
     def torch_source(self, a, m, lit=literal):
         return m
+
+
+def _dim_list(v):
+    """Dims, each a positive int, -1 or a symbolic dim; ``f((2, 3))`` means ``f(2, 3)``."""
+    if isinstance(v, (tuple, list)) and len(v) == 1 and isinstance(v[0], (tuple, list)):
+        v = v[0]
+    if isinstance(v, (tuple, list)) and v and all(map(_expand_dim, v)):
+        return tuple(v)
+    return _BAD
+
+
+def _expand_dim(d) -> bool:
+    return isinstance(d, Sym) or (_is_int(d) and (d >= 1 or d == -1))
+
+
+@register
+class Expand(Op):
+    """``x.expand(dims...)`` as ``torch.Tensor.expand``: ``-1`` keeps a dim, a dim of size 1
+    may become any size, new leading dims may be added. A dim may be symbolic
+    (``class_token | expand(x.shape[0], -1, -1)``): each backend finds its value at run
+    time (backends/numpy.py binds the symbols, the torch and ONNX emitters read it off a
+    tensor that has that dim)."""
+
+    name = "expand"
+    signature = (
+        Arg(
+            "dims",
+            Kind("positive integers, -1 or symbolic dims such as x.shape[0]", _dim_list),
+            doc="the new dims (-1: keep)",
+            variadic=True,
+        ),
+    )
+
+    def infer(self, ctx, a, x):
+        dims = a["dims"]
+        new = len(dims) - x.rank
+        if new < 0:
+            raise ShapeError(f"expand: {len(dims)} dims for a rank-{x.rank} input {x}")
+        if -1 in dims[:new]:
+            raise ShapeError(f"expand: a new leading dim cannot be -1, got {dims}")
+        out = list(dims[:new])
+        for axis, (d, want) in enumerate(zip(x.shape, dims[new:])):
+            if want != -1 and d != 1:
+                ctx.same(d, want, f"expand: axis {axis} of {x} (not 1) to {want}")
+            out.append(d if want == -1 else want)
+        return TensorType(x.dtype, tuple(out))
+
+    def receptive(self, a, field, jump, x):
+        # Steps stay where they are when no axis is added and the last one is kept.
+        kept = len(a["dims"]) == x.rank and a["dims"][-1] in (-1, x.shape[-1])
+        return (field, jump) if kept else None
+
+    def onnx(self, g, a, node, x):
+        # ONNX Expand broadcasts: 1 keeps a dim.
+        return g.op("Expand", [x, g.shape([1 if d == -1 else d for d in a["dims"]])])
+
+    def numpy(self, a, w, x):
+        new = len(a["dims"]) - x.ndim
+        shape = [x.shape[i - new] if d == -1 else d for i, d in enumerate(a["dims"])]
+        # A copy: a broadcast view is read-only and shares elements, and the driver may let
+        # a later kernel write into this value.
+        return np.broadcast_to(x, shape).copy()
+
+    def torch_source(self, a, m, x, lit=literal):
+        return f"{x}.expand({', '.join(lit(d, 'size') for d in a['dims'])})"
 
 
 def _index_item(v):
