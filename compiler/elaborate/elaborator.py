@@ -104,11 +104,14 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         return env
 
     def error(self, err: DlcError, frame: Frame | None = None) -> None:
-        if frame is not None:
-            err.with_chain(frame.chain)
-        key = (err.message, err.span)
-        if all((e.message, e.span) != key for e in self.errors):
-            self.errors.append(err)
+        """Record ``err`` (and the errors it carries), each once."""
+        for e in err.errors:
+            e.others = []
+            if frame is not None:
+                e.with_chain(frame.chain)
+            key = (e.message, e.span)
+            if all((old.message, old.span) != key for old in self.errors):
+                self.errors.append(e)
 
 
 def elaborate(
