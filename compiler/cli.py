@@ -67,7 +67,15 @@ def _read(path: str) -> Program:
 
 def _one(args) -> Network:
     program = _read(args.file)
-    return _compile(program, args.network, parse_dims(args.dim), parse_overrides(args.set))
+    net = _compile(program, args.network, parse_dims(args.dim), parse_overrides(args.set))
+    _warn(net)
+    return net
+
+
+def _warn(net: Network) -> None:
+    """Located warnings go to stderr; they never change the exit code."""
+    for w in net.warnings:
+        print(w, file=sys.stderr)
 
 
 def cmd_check(args) -> int:
@@ -79,7 +87,7 @@ def cmd_check(args) -> int:
             errors: list[DlcError] = []
             for name in names:
                 try:
-                    _compile(program, name, parse_dims(args.dim), parse_overrides(args.set))
+                    _warn(_compile(program, name, parse_dims(args.dim), parse_overrides(args.set)))
                 except DlcError as err:
                     errors.extend(err.errors)
             if errors:

@@ -53,6 +53,8 @@ Chain = tuple[tuple[str, Span], ...]
 class DlcError(Exception):
     """A located compile error; ``str()`` gives the full, user-facing message."""
 
+    severity = "error"
+
     def __init__(
         self,
         message: str,
@@ -90,7 +92,7 @@ class DlcError(Exception):
     def format(self) -> str:
         """This one error (without ``others``) as the user sees it."""
         if self.span is None:
-            return "\n".join([f"error: {self.message}", *self.notes])
+            return "\n".join([f"{self.severity}: {self.message}", *self.notes])
         span = self.span
         # Control characters (form feeds, ...) shown as spaces keep the caret aligned and the
         # message on its own lines.
@@ -101,7 +103,7 @@ class DlcError(Exception):
         width = max(1, min(width, len(text) - span.col + 1))
         gutter = f"{span.line:>5} | "
         lines = [
-            f"{span}: error: {self.message}",
+            f"{span}: {self.severity}: {self.message}",
             gutter + text,
             " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" + "~" * (width - 1),
         ]
@@ -111,6 +113,12 @@ class DlcError(Exception):
             for name, where in self.chain
         ]
         return "\n".join(lines)
+
+
+class DlcWarning(DlcError):
+    """A located warning: formatted as an error is, never raised."""
+
+    severity = "warning"
 
 
 class ShapeError(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 from .analysis.counting import Counts, count
 from .elaborate.elaborator import elaborate
 from .elaborate.values import suggest
-from .errors import DlcError
+from .errors import DlcError, DlcWarning
 from .frontend.program import Program, load_program
 from .ir.graph import Graph, TensorType
 from .ir.symbolic import Dim
@@ -36,6 +36,13 @@ class Network:
     @property
     def outputs(self) -> dict[str, TensorType]:
         return {n: self.graph.node(n).type for n in self.graph.outputs}
+
+    @cached_property
+    def warnings(self) -> list[DlcWarning]:
+        """Located warnings: layers that reach no output."""
+        from .analysis.usage import unused_layers
+
+        return unused_layers(self.graph)
 
     @cached_property
     def counts(self) -> Counts:

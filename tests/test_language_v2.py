@@ -245,3 +245,20 @@ def test_every_bad_keyword_of_a_call_is_reported():
         "conv2d has no argument 'strid'",
         "conv2d has no argument 'paddin'",
     ]
+
+
+# -- unused layers --------------------------------------------------------------------------------
+def test_a_layer_that_reaches_no_output_is_a_located_warning(tmp_path, capsys):
+    src = (
+        "network T() {\n  input a: float32[N, 4]\n  s = a | dense(4)\n"
+        "  unused = a | tanh | relu\n  p, q = chunk(s, 2, axis=1)\n  output p\n}\n"
+    )
+    n = load_source(src, path="spec.dl")
+    (w,) = n.warnings  # q is not reported: p, another result of the call, is used
+    assert str(w).startswith("spec.dl:4:23: warning: layer 'unused' (relu) reaches no output")
+    assert n.params == 4 * 4 + 4  # still counted
+    from dlc.compiler.cli import main
+
+    (tmp_path / "t.dl").write_text(src)
+    assert main(["check", str(tmp_path / "t.dl")]) == 0
+    assert "warning: layer 'unused' (relu)" in capsys.readouterr().err
