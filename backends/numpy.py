@@ -265,6 +265,7 @@ def _evaluated(value: Any, dims: Mapping[str, int]) -> Any:
 
 
 def _bound_kernel(numpy, attrs, prepared, relu, dims: Mapping[str, int]):
+    """An op's kernel with its attributes evaluated at the symbol bindings ``dims``."""
     return partial(numpy, _evaluated(attrs, dims), prepared, **relu)
 
 
