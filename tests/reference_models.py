@@ -334,17 +334,7 @@ REFERENCES = {
     ),
     "causal_decoder.dl": (CausalDecoder, _tokens(8000, 10)),
 }
-# Language v2's model zoo (tests/reference_models_v2.py).
-REFERENCES.update(
-    (name, REFERENCES_V2[name])
-    for name in (
-        "convnext_tiny.dl",
-        "mobilenet_v3_small.dl",
-        "shufflenet_v2.dl",
-        "efficientnet_b0.dl",
-        "wavenet.dl",
-    )
-)
+REFERENCES.update(REFERENCES_V2)  # language v2's model zoo (tests/reference_models_v2.py)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Hand-written PyTorch models for the v2 specs in specs/v2/, for cross-checking the compiler.
+"""Hand-written PyTorch models for the language-v2 specs in specs/, for cross-checking the compiler.
 
 Each model is plain ``torch.nn`` (torchvision is not used), written from the architecture's
 description: the paper, and torchvision's layout where torchvision has the model, so that the

@@ -80,7 +80,7 @@ def test_vit_tiny_runs_alike_in_every_backend_at_two_batch_sizes(tmp_path):
 
 def test_vit_b16_class_token_at_two_batch_sizes(tmp_path):
     net = load(
-        ROOT / "specs" / "v2" / "vit_b16.dl",
+        ROOT / "specs" / "vit_b16.dl",
         image_size=32,
         patch=8,
         layers=1,

@@ -32,8 +32,7 @@ SPECS = Path(__file__).parent.parent / "specs"
 
 
 def spec(name: str) -> Path:
-    """The bundled spec (specs/), or one still waiting for a v2 feature (specs/v2/)."""
-    return SPECS / name if (SPECS / name).exists() else SPECS / "v2" / name
+    return SPECS / name
 
 
 def count(model) -> int:

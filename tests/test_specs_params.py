@@ -52,3 +52,32 @@ def test_published_counts(name):
     net = load(str(SPECS / name))
     assert net.params == params
     assert net.macs == macs
+
+
+# FlopCounterMode counts no aten LSTM/GRU and no fused attention (scaled_dot_product
+# attention), which dlc counts (docs/language.md §8): those specs are checked op by op in
+# tests/test_ops_torch.py instead.
+UNCOUNTED_BY_TORCH = {"rnn", "lstm", "gru", "attention"}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_macs_are_torch_flop_counter_halved(name):
+    from test_torch_backend import spec_inputs
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dlc.compiler.ir.symbolic import Sym, evaluate
+
+    net = load(str(SPECS / name))
+    if {n.op for n in net.graph.nodes} & UNCOUNTED_BY_TORCH:
+        pytest.skip("torch's FlopCounterMode does not count recurrent or fused attention ops")
+    xs = spec_inputs(net, name)
+    with FlopCounterMode(display=False) as counter:  # grad on: no fused inference paths
+        REFERENCES[name][0]().eval()(*xs)
+    bound = {
+        str(d): size
+        for t, x in zip(net.inputs.values(), xs)
+        for d, size in zip(t.shape, x.shape)
+        if isinstance(d, Sym)
+    }
+    macs = net.macs if isinstance(net.macs, int) else evaluate(net.macs, bound)
+    assert macs == counter.get_total_flops() // 2 // xs[0].shape[0]
