@@ -262,3 +262,47 @@ def test_a_layer_that_reaches_no_output_is_a_located_warning(tmp_path, capsys):
     (tmp_path / "t.dl").write_text(src)
     assert main(["check", str(tmp_path / "t.dl")]) == 0
     assert "warning: layer 'unused' (relu)" in capsys.readouterr().err
+
+
+# -- every backend --------------------------------------------------------------------------------
+def test_v2_expressions_agree_in_every_backend():
+    """Arithmetic, param, indexing and several results, with outputs that come from a
+    several-result block call: NumPy, torch (built) and onnxruntime at two batch sizes."""
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    from dlc.backends import numpy as dnp
+    from dlc.backends.onnx import to_model
+    from dlc.backends.torch import build
+    from dlc.runtime.weights import init_weights
+
+    src = """
+block unit(c) {
+  a, b = chunk(2, axis=1)
+  y = b | conv2d(c // 2, 1) | relu
+  output concat(a, y, axis=1), y
+}
+network V2() {
+  input x: float32[N, 16, 8, 8]
+  h = conv2d(16, 1)
+  g = param(16, 1, 1, init=normal(0, 1))
+  h = -(h * g + 1) / 2.0 - h ** 2
+  t = h[:, 0] @ h[:, 1]
+  p, q = h | unit(16)
+  parts = split((4, 12), axis=1)
+  output p, q, parts[1], t, h[..., 1:, ::2]
+}
+"""
+    n = load_source(src)
+    w = init_weights(n, 0)
+    model = build(n, w).eval()
+    session = ort.InferenceSession(to_model(n, w).SerializeToString())
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 16, 8, 8)).astype(np.float32)
+        ours = dnp.run(n, w, x)
+        with torch.no_grad():
+            theirs = [t.numpy() for t in model(torch.from_numpy(x))]
+        onnx = session.run(None, {"x": x})
+        for a, b, c in zip(ours, theirs, onnx, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)
