@@ -45,5 +45,6 @@ def test_the_op_index_is_the_registry():
     block = re.search(r"<!-- ops:begin[^>]*-->\n(.*?)\n<!-- ops:end -->", DOC.read_text(), re.S)
     assert block, "docs/language.md has lost its op index markers"
     assert block.group(1) == catalog.as_markdown(), (
-        "docs/language.md's op index is stale: replace it by `dlc ops --format markdown`"
+        "docs/language.md's op index is stale: run python -m dlc.compiler.ops.catalog "
+        "docs/language.md"
     )

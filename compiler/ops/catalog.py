@@ -114,3 +114,26 @@ def as_markdown() -> str:
         doc = doc_line(op).replace("|", "\\|")
         rows.append(f"| `{op.name}` | `{signature(op)}` | {_inputs(op)} | {doc} |")
     return "\n".join(rows)
+
+
+_INDEX = re.compile(r"(<!-- ops:begin[^>]*-->\n)(.*?)(\n<!-- ops:end -->)", re.S)
+
+
+def update_index(path: str) -> bool:
+    """Rewrite the op index between the ``ops:begin``/``ops:end`` markers of a Markdown
+    file; whether it changed."""
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    if not _INDEX.search(text):
+        raise SystemExit(f"{path}: no <!-- ops:begin --> / <!-- ops:end --> markers")
+    new = _INDEX.sub(lambda m: m.group(1) + as_markdown() + m.group(3), text)
+    Path(path).write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m dlc.compiler.ops.catalog docs/language.md
+    import sys
+
+    for arg in sys.argv[1:]:
+        print(f"{arg}: {'updated' if update_index(arg) else 'up to date'}")
