@@ -134,12 +134,26 @@ class Expressions:
             raise DlcError(f"cannot apply '{op}' to {describe(v)}", span)
 
     def eval_binop(self, e: ast.BinOp, frame: Frame, layer_name: str | None = None) -> Any:
+        # A left-associative chain (`1 + 1 + ... + 1`) nests as deep as it is long, and the
+        # parser's depth limit does not see it: walk its left spine in a loop instead.
+        spine = [e]
+        left = e.left
+        while type(left) is ast.BinOp:
+            spine.append(left)
+            left = left.left
+        value = self.eval(left, frame)
+        for node in reversed(spine):
+            value = self._binop(node, value, frame, layer_name if node is e else None)
+        return value
+
+    def _binop(self, e: ast.BinOp, a: Any, frame: Frame, layer_name: str | None) -> Any:
+        """``e`` given the value ``a`` of its left operand."""
         if e.op in ("and", "or"):
-            left = self._as_bool(self.eval(e.left, frame), e.left.span)
+            left = self._as_bool(a, e.left.span)
             if left == (e.op == "or"):
                 return left
             return self._as_bool(self.eval(e.right, frame), e.right.span)
-        a, b = self.eval(e.left, frame), self.eval(e.right, frame)
+        b = self.eval(e.right, frame)
         if POISON in (a, b):
             return POISON
         if isinstance(a, Tensor) or isinstance(b, Tensor):
@@ -248,8 +262,10 @@ class Expressions:
         if not isinstance(item, ast.Slice):
             return self._int_index(self.eval(item, frame), item, "an index")
         parts = [
-            None if p is None else self._int_index(self.eval(p, frame), p, "a slice bound")
-            for p in (item.start, item.stop, item.step)
+            None if p is None else self._int_index(self.eval(p, frame), p, what)
+            for p, what in zip(
+                (item.start, item.stop, item.step), ("a slice bound", "a slice bound", "a step")
+            )
         ]
         if POISON in parts:
             return POISON
@@ -259,10 +275,12 @@ class Expressions:
 
     @staticmethod
     def _int_index(v: Any, expr, what: str) -> Any:
+        """An integer; a slice bound may also be a symbolic dim (``x[:, :x.shape[1] - 1]``)."""
         if v is POISON or (isinstance(v, int) and not isinstance(v, bool)):
             return v
-        hint = " (slice bounds are compile-time integers)" if isinstance(v, Sym) else ""
-        raise DlcError(f"{what} must be an integer, got {describe(v)}{hint}", expr.span)
+        if isinstance(v, Sym) and what == "a slice bound":
+            return v
+        raise DlcError(f"{what} must be an integer, got {describe(v)}", expr.span)
 
     def index_tensor(self, e: ast.Index, x: Tensor, items: list, frame: Frame, layer_name):
         """``x[...]``: the ``index`` op, with ``...`` spelled out as whole axes."""

@@ -132,11 +132,15 @@ class Expand(Op):
 
 
 def _index_item(v):
-    """An index of one axis: an int, or a slice as ``(start, stop, step)``."""
+    """An index of one axis: an int, or a slice as ``(start, stop, step)`` whose bounds
+    may be symbolic dims (counted from the start: a dim is never negative)."""
     if _is_int(v):
         return v
-    if isinstance(v, tuple) and len(v) == 3 and all(x is None or _is_int(x) for x in v):
-        return v if v[2] is None or v[2] > 0 else _BAD
+    if isinstance(v, tuple) and len(v) == 3:
+        start, stop, step = v
+        bounds = all(b is None or _is_int(b) or isinstance(b, Sym) for b in (start, stop))
+        if bounds and (step is None or (_is_int(step) and step > 0)):
+            return v
     return _BAD
 
 
@@ -150,11 +154,16 @@ def _length(d: Dim, item: tuple) -> Dim:
     """The length of ``item`` (a slice) over a dim of size ``d``, as Python's."""
     start, stop, step = item
     step = step or 1
-    if isinstance(d, int):
+    if isinstance(d, int) and not isinstance(start, Sym) and not isinstance(stop, Sym):
         return len(range(*slice(start, stop, step).indices(d)))
-    lo = 0 if start is None else (d + start if start < 0 else start)
-    hi = d if stop is None else (d + stop if stop < 0 else stop)
+    # A symbolic dim or bound: the bounds are taken to be in range (no clamping).
+    lo = 0 if start is None else (d + start if _negative(start) else start)
+    hi = d if stop is None else (d + stop if _negative(stop) else stop)
     return ceildiv(hi - lo, step)
+
+
+def _negative(bound: Dim) -> bool:
+    return isinstance(bound, int) and bound < 0
 
 
 @register
@@ -200,7 +209,8 @@ class Index(Op):
                 ends.append(_END if stop is None else stop)
                 steps.append(step or 1)
         axes = [i for i, _ in sliced]
-        y = g.op("Slice", [x, g.const(starts), g.const(ends), g.const(axes), g.const(steps)])
+        bounds = [g.shape(starts), g.shape(ends)]  # symbolic bounds are read at run time
+        y = g.op("Slice", [x, *bounds, g.const(axes), g.const(steps)])
         dropped = [i for i, it in sliced if isinstance(it, int)]
         return g.op("Squeeze", [y, g.const(dropped)]) if dropped else y
 
@@ -212,13 +222,17 @@ class Index(Op):
     def torch_source(self, a, m, x, lit=literal):
         if not a["items"]:  # x[:, :]: the tensor itself
             return x
-        return f"{x}[{', '.join(_item_source(it) for it in a['items'])}]"
+        return f"{x}[{', '.join(_item_source(it, lit) for it in a['items'])}]"
 
 
-def _item_source(item) -> str:
+def _item_source(item, lit) -> str:
+    """One index as Python; a symbolic bound is written by ``lit`` (as code that reads it
+    off a tensor)."""
     if isinstance(item, int):
         return str(item)
-    start, stop, step = ("" if v is None else str(v) for v in item)
+    start, stop, step = (
+        "" if v is None else lit(v, "bound") if isinstance(v, Sym) else str(v) for v in item
+    )
     return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
