@@ -5,10 +5,11 @@ conv or dense layer before it (when that layer feeds nothing else), fuses a relu
 convolution before it (likewise), lets each op lay out its weights (``Op.numpy_prepare``),
 drops nodes that no output needs, and works out where each value is read for the last time.
 The callable it returns then runs many times: it checks the inputs (names, rank, dtype,
-static dims, symbolic dims bound consistently, the graph's constraints; runtime/inputs.py,
-as every backend does), walks the steps calling each op's kernel (``Op.numpy``, next to its
-shape rule in compiler/ops), frees each value after its last use, and lets an elementwise
-kernel write into an input that dies there. ``run`` does both for one call.
+static dims, symbolic dims bound consistently, the graph's constraints, the ops' requirements
+such as token ids within the vocab; runtime/inputs.py, as every backend does), walks the
+steps calling each op's kernel (``Op.numpy``, next to its shape rule in compiler/ops), frees
+each value after its last use, and lets an elementwise kernel write into an input that dies
+there. ``run`` does both for one call.
 
 An attribute may hold a symbolic dim (``expand(x.shape[0], -1, -1)`` holds ``N``): the
 planner marks such nodes, and on each call their kernel gets the attributes with every
@@ -41,7 +42,7 @@ from ..compiler.errors import DlcError
 from ..compiler.ir.graph import Graph, Node
 from ..compiler.ir.symbolic import Sym, evaluate
 from ..compiler.ops import OPS
-from ..runtime.inputs import InputChecker
+from ..runtime.inputs import InputChecker, dtype_name
 from ..runtime.weights import check_weights
 
 if TYPE_CHECKING:
@@ -143,10 +144,10 @@ class Compiled:
     # -- inputs --------------------------------------------------------------------------
     def _check(self, args: tuple, kwargs: dict) -> tuple[list[np.ndarray], dict[str, int]]:
         """The inputs in declaration order, as arrays, and the symbols' bindings; or an
-        InputError naming the first input that does not fit its declaration or the graph's
-        constraints (runtime/inputs.py)."""
+        InputError naming the first input that does not fit its declaration, the graph's
+        constraints or the ops' requirements (runtime/inputs.py)."""
         xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
-        dims = self._inputs.check([x.shape for x in xs], [_dtype_name(x.dtype) for x in xs])
+        dims = self._inputs.check([x.shape for x in xs], [dtype_name(x.dtype) for x in xs], xs)
         return xs, dims
 
 
@@ -267,9 +268,3 @@ def _evaluated(value: Any, dims: Mapping[str, int]) -> Any:
 def _bound_kernel(numpy, attrs, prepared, relu, dims: Mapping[str, int]):
     """An op's kernel with its attributes evaluated at the symbol bindings ``dims``."""
     return partial(numpy, _evaluated(attrs, dims), prepared, **relu)
-
-
-def _dtype_name(dtype: np.dtype) -> str:
-    """The IR's name of a NumPy dtype (``float32``); a byte order other than the machine's
-    is not one of them (``>f4``)."""
-    return dtype.name if dtype.isnative else dtype.str

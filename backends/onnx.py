@@ -15,6 +15,10 @@ very bytes ``to_model(...).SerializeToString(deterministic=True)`` would.
 
     from dlc.backends.onnx import export
     export(net, weights, "model.onnx", opset=17)
+
+``compile(net, weights)`` loads the model in an onnxruntime session behind the input checks
+every backend runs (runtime/inputs.py): onnxruntime checks less (a wrong dim of 1
+broadcasts, a negative token id indexes from the end) and reports the rest in its own words.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ..compiler.errors import DlcError
 from ..compiler.ir.graph import FLOAT_DTYPES, Graph, Node, TensorType
 from ..compiler.ir.symbolic import Dim, FloorDiv, Sym
 from ..runtime.files import target_folder
+from ..runtime.inputs import InputChecker, dtype_name
 from ..runtime.weights import NP_DTYPES
 
 if TYPE_CHECKING:
@@ -594,3 +599,49 @@ def _write_external(
                 entry.key, entry.value = key, str(value)
             offset += size
     staged.write_bytes(model.SerializeToString(deterministic=True))
+
+
+# -- running with onnxruntime --------------------------------------------------------------
+class Compiled:
+    """A network in an onnxruntime session: call it with the inputs, positionally or by
+    name; they are checked first (runtime/inputs.py). Returns one array, or a tuple in
+    output order."""
+
+    def __init__(self, graph: Graph, weights: Mapping[str, Any] | str | Path, opset: int):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DlcError(
+                "running ONNX models needs onnxruntime: pip install 'dlc[onnx]'"
+            ) from None
+        model, values = _lower(graph, weights, opset)
+        self.graph = graph
+        self._inputs = InputChecker(graph, "onnxruntime", "{name}.astype(np.{dtype})")
+        self._session = ort.InferenceSession(
+            b"".join(_serialised(model, values)), providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+        xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
+        self._inputs.check([x.shape for x in xs], [dtype_name(x.dtype) for x in xs], xs)
+        # Integer inputs may come as int32, as with the other backends; the model's are int64.
+        feed = {
+            name: x.astype(_np_dtype(t.dtype), copy=False)
+            for name, t, x in zip(self._inputs.names, self._inputs.types, xs)
+        }
+        outs = tuple(self._session.run(list(self.graph.outputs), feed))
+        return outs[0] if len(outs) == 1 else outs
+
+
+def compile(
+    net: Network | Graph, weights: Mapping[str, Any] | str | Path, opset: int = DEFAULT_OPSET
+) -> Compiled:
+    """``net`` with ``weights`` (arrays by IR name, or a safetensors file) in onnxruntime."""
+    return Compiled(net.graph if hasattr(net, "graph") else net, weights, opset)
+
+
+def run(
+    net: Network | Graph, weights: Mapping[str, Any] | str | Path, *inputs: Any, **named: Any
+) -> np.ndarray | tuple[np.ndarray, ...]:
+    """``compile(net, weights)(*inputs, **named)``: one array, or a tuple in output order."""
+    return compile(net, weights)(*inputs, **named)

@@ -56,8 +56,14 @@ class CompiledModule(nn.Module):
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor):
         xs = self._dlc_check.order(args, kwargs)
-        # Under torch.export a dynamic dim is symbolic: the checker leaves it to export.
-        self._dlc_check.check([tuple(x.shape) for x in xs], [_dtype_name(x) for x in xs])
+        for name, x in zip(self._dlc_check.names, xs):
+            if not isinstance(x, torch.Tensor):
+                raise InputError(f"input {name}: expected a torch.Tensor, got {type(x).__name__}")
+        # Under torch.export a dynamic dim is symbolic: the checker leaves it to export. While
+        # torch.compile or torch.export traces, tensors have no values to read (reading one
+        # would break the graph), so the checks on values (token ids) run in eager mode only.
+        values = None if torch.compiler.is_compiling() else xs
+        self._dlc_check.check([tuple(x.shape) for x in xs], [_dtype_name(x) for x in xs], values)
         return super().forward(*xs)
 
 

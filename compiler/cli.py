@@ -139,9 +139,8 @@ def cmd_init(args) -> int:
 
 
 def _read_inputs(net: Network, items: Sequence[str]) -> dict:
-    """``--input name=path.npy``; a single-input network may omit ``name=``."""
-    import numpy as np
-
+    """``--input name=path``; a single-input network may omit ``name=``. A missing file is
+    a usage error; one whose contents are not an array is an InputError (bad data)."""
     names = list(net.inputs)
     out = {}
     for item in items:
@@ -152,66 +151,178 @@ def _read_inputs(net: Network, items: Sequence[str]) -> dict:
             name, path = names[0], item
         if name not in net.inputs:
             raise UsageError(f"--input {name}: the network's inputs are {', '.join(names)}")
-        try:
-            out[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--input {name}: cannot read {path} as .npy ({exc})") from None
+        if not Path(path).is_file():
+            raise UsageError(f"--input {name}: cannot read {path}: no such file")
+        out[name] = _load_array(name, path)
     missing = [n for n in names if n not in out]
     if missing:
-        raise UsageError(f"missing --input for {', '.join(missing)}")
+        raise UsageError(f"missing --input for {', '.join(missing)} (or use --random-input)")
     return out
 
 
-def cmd_run(args) -> int:
+def _load_array(name: str, path: str):
+    """The array in ``path``: a ``.npy`` file, or the array ``name`` (or the only one) of an
+    ``.npz`` archive, told apart by their first bytes. Never unpickles."""
     import numpy as np
 
+    from ..runtime.inputs import InputError
+
+    where = f"--input {name}={path}"
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+            f.seek(0)
+            if magic == b"\x93NUMPY":
+                x = np.load(f, allow_pickle=False)
+            elif magic.startswith(b"PK"):  # a zip archive: np.savez's .npz
+                with np.load(f, allow_pickle=False) as archive:
+                    arrays = {k: archive[k] for k in archive.files}
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    except (ValueError, EOFError) as exc:
+        # allow_pickle=False refuses object arrays; truncated or corrupt files fail here too.
+        raise InputError(f"{where}: not a valid .npy or .npz file ({exc})") from None
+    if not magic:
+        raise InputError(f"{where}: the file is empty")
+    if magic.startswith(b"PK"):
+        keys = [name] if name in arrays else list(arrays)
+        if len(keys) != 1:
+            raise InputError(
+                f"{where}: the .npz archive holds {len(keys)} arrays ({', '.join(keys[:5])}), "
+                f"none named {name}; pass one .npy file"
+            )
+        x = arrays[keys[0]]
+    elif magic != b"\x93NUMPY":
+        raise InputError(f"{where}: not a .npy file (it lacks the .npy header)")
+    if x.dtype.kind not in "biufc":
+        raise InputError(f"{where}: holds {x.dtype} values, not numbers")
+    # A byte order other than the machine's is a property of the file, not of the data.
+    return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
+
+
+def _random_inputs(net: Network, seed: int) -> dict:
+    import numpy as np
+
+    from ..runtime.inputs import InputError, example_inputs
+
+    try:
+        return example_inputs(net.graph, np.random.default_rng(seed))
+    except InputError as err:
+        raise UsageError(f"--random-input: {err.message} (see --dim)") from None
+
+
+def _warn_nonfinite(what: str, arrays: dict) -> None:
+    """NaN or inf in weights or inputs is a warning, not an error: such values are valid
+    floats that every backend computes with alike (a mask may hold -inf on purpose), but
+    mostly they come from a diverged training run, and the outputs will show it."""
+    import numpy as np
+
+    bad = [k for k, v in arrays.items() if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+    if bad:
+        shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
+        print(
+            f"dlc: warning: {what}: NaN or inf in {len(bad)} of {len(arrays)} ({shown})",
+            file=sys.stderr,
+        )
+
+
+def cmd_run(args) -> int:
+    """Inputs that do not fit the network (shape, dtype, values, unreadable contents) are
+    bad data: exit code 1, as for a spec error."""
+    from ..runtime.inputs import InputError
+
+    try:
+        return _run(args)
+    except InputError as err:
+        print(err if err.span is not None else f"dlc: error: {err.problem}", file=sys.stderr)
+        return EXIT_SPEC
+    except MemoryError:
+        print(f"dlc: error: not enough memory to run {args.file} on these inputs", file=sys.stderr)
+        return EXIT_SPEC
+
+
+def _run(args) -> int:
+    import statistics
+    import time
+
+    import numpy as np
+
+    from ..runtime.files import target_folder
     from ..runtime.weights import check_weights, init_weights, save_arrays
 
+    if args.output:  # a bad -o is reported before the run, not after it
+        target_folder(Path(args.output))
+        if Path(args.output).is_dir():
+            raise UsageError(f"-o {args.output}: is a directory")
+    if args.time is not None and args.time < 1:
+        raise UsageError(f"--time: expected a positive number of runs, got {args.time}")
     net = _one(args)
-    inputs = _read_inputs(net, args.input)
+    if args.random_input is not None:
+        inputs = _random_inputs(net, args.random_input)
+    else:
+        inputs = _read_inputs(net, args.input)
+        _warn_nonfinite("inputs", inputs)
     weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
-    outputs = BACKENDS[args.backend](net, weights, inputs)
+    if args.weights:
+        _warn_nonfinite(f"weights {args.weights}", weights)
+    forward = BACKENDS[args.backend](net, weights)
+    times = []
+    for _ in range(args.time or 1):
+        start = time.perf_counter()
+        outputs = forward(inputs)
+        times.append(time.perf_counter() - start)
     named = dict(zip(net.outputs, outputs))
     if args.output:
         path = save_arrays(named, args.output)
         print(f"{path}: {', '.join(f'{k} {list(v.shape)}' for k, v in named.items())}")
-        return EXIT_OK
-    for name, value in named.items():
-        flat = value.astype(np.float64).ravel()
-        head = ", ".join(f"{v:.6g}" for v in flat[:4])
-        print(
-            f"{name}: {value.dtype}{list(value.shape)} mean={flat.mean():.6g} "
-            f"std={flat.std():.6g} [{head}{', ...' if flat.size > 4 else ''}]"
-        )
+    else:
+        for name, value in named.items():
+            flat = value.astype(np.float64).ravel()
+            head = ", ".join(f"{v:.6g}" for v in flat[:4])
+            print(
+                f"{name}: {value.dtype}{list(value.shape)} mean={flat.mean():.6g} "
+                f"std={flat.std():.6g} [{head}{', ...' if flat.size > 4 else ''}]"
+            )
+    if args.time is not None or args.random_input is not None:
+        runs = f"median of {len(times)} runs" if len(times) > 1 else "1 run"
+        print(f"time: {statistics.median(times) * 1e3:.4g} ms ({args.backend}, {runs})")
     return EXIT_OK
 
 
-def _run_numpy(net, weights, inputs):
+# Each backend as a function of the network and weights that returns the forward pass: a
+# function of the inputs (NumPy arrays by name) returning the outputs as a tuple, which
+# checks the inputs first (runtime/inputs.py).
+def _run_numpy(net, weights):
     from dlc.backends import numpy as backend
 
-    out = backend.run(net, weights, **inputs)
-    return out if isinstance(out, tuple) else (out,)
+    compiled = backend.compile(net, weights)
+    return lambda inputs: _tuple(compiled(**inputs))
 
 
-def _run_torch(net, weights, inputs):
+def _run_torch(net, weights):
     import torch
 
     from dlc.backends.torch import build
 
     module = build(net, weights).eval()
-    with torch.no_grad():
-        out = module(**{k: torch.from_numpy(v) for k, v in inputs.items()})
-    return tuple(t.numpy() for t in (out if isinstance(out, tuple) else (out,)))
+
+    def forward(inputs):
+        with torch.no_grad():
+            out = module(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+        return tuple(t.numpy() for t in _tuple(out))
+
+    return forward
 
 
-def _run_onnxruntime(net, weights, inputs):
-    import onnxruntime as ort
+def _run_onnxruntime(net, weights):
+    from dlc.backends import onnx as backend
 
-    from dlc.backends.onnx import to_model
+    compiled = backend.compile(net, weights)
+    return lambda inputs: _tuple(compiled(**inputs))
 
-    model = to_model(net, weights)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return tuple(session.run(list(net.outputs), inputs))
+
+def _tuple(out) -> tuple:
+    return out if isinstance(out, tuple) else (out,)
 
 
 BACKENDS = {"numpy": _run_numpy, "torch": _run_torch, "onnxruntime": _run_onnxruntime}
@@ -290,8 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
     source.add_argument("--seed", type=int, default=0, help="initialise weights from this seed")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=PATH.npy")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--input", "-i", action="append", default=[], metavar="NAME=PATH.npy")
+    data.add_argument(
+        "--random-input",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="SEED",
+        help="random inputs of the spec's shapes (--dim binds symbolic dims), token ids in range",
+    )
     p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy")
+    p.add_argument(
+        "--time",
+        type=int,
+        nargs="?",
+        const=10,
+        metavar="RUNS",
+        help="run RUNS times (default 10) and print the median time",
+    )
     p.add_argument("-o", "--output", metavar="OUT.npz", help="write the outputs (npz)")
     p.set_defaults(run=cmd_run)
     p = sub.add_parser("compile", help="compile a network for a target (onnx, torch)")

@@ -147,6 +147,22 @@ INIT_ARGS = (
 )
 
 
+@dataclass(frozen=True)
+class Require:
+    """What an op requires at run time of its input ``input`` beyond its type: that the
+    size of ``axis`` (or, with ``axis`` None, every value) lies in ``[lo, hi]``. ``what``
+    names the quantity and ``bound`` the argument behind the limit, for the message
+    ("token id 7 is out of range for vocab=5"). runtime/inputs.py checks these on arrival,
+    for every backend."""
+
+    input: int
+    axis: int | None
+    lo: int
+    hi: int
+    what: str
+    bound: str
+
+
 class InferCtx:
     """What a shape rule may call besides raising: record equalities it cannot decide."""
 
@@ -232,6 +248,11 @@ class Op:
         sees, and how far apart adjacent steps' windows are. None: the op ends the 1-D
         stack (compiler/analysis/counting.py stops following it)."""
         return (field, jump) if self.pointwise else None
+
+    def requires(self, a: Mapping[str, Any], *xs: TensorType) -> tuple[Require, ...]:
+        """The run-time requirements on the inputs' sizes and values that their types cannot
+        express (an index within a table, a length within a precomputed one)."""
+        return ()
 
     def macs(self, a: Mapping[str, Any], y: TensorType, *xs: TensorType) -> Dim:
         """Multiply-accumulates per example (the batch dim, axis 0, counts as 1)."""

@@ -12,6 +12,7 @@ from .base import (
     INIT_ARGS,
     Arg,
     Op,
+    Require,
     given,
     integer,
     literal,
@@ -91,6 +92,9 @@ class Embedding(Op):
     def params(self, a, x):
         return {"weight": Param((a["vocab"], a["dim"]), "table", init=a["init"])}
 
+    def requires(self, a, x):
+        return (Require(0, None, 0, a["vocab"] - 1, "token id", f"vocab={a['vocab']}"),)
+
     def torch_layer(self, a, params, x):
         return "Embedding", {"num_embeddings": a["vocab"], "embedding_dim": a["dim"]}, {}
 
@@ -153,6 +157,10 @@ class PositionalEncoding(Op):
                 f"positional_encoding: sequence length {t} exceeds max_len={a['max_len']}"
             )
         return x
+
+    def requires(self, a, x):
+        limit = a["max_len"]
+        return (Require(0, 1, 1, limit, "sequence length", f"max_len={limit}"),)
 
     torch_helpers = {"positional_encoding": _PE_TORCH}
 
