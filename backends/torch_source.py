@@ -19,6 +19,7 @@ import keyword
 import re
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from ..compiler.elaborate.values import describe
@@ -359,7 +360,7 @@ class Emitter:
         rank = {p: i for i, p in enumerate(block_params)}
         named.sort(key=lambda nv: rank.get(nv[0], len(rank)))
         index = {n: i for i, (n, _) in enumerate(named)}
-        where = f" of {decl.span.source.path}:{decl.span.line}" if decl else ""
+        where = f" of {_spec_name(decl.span.source.path)}:{decl.span.line}" if decl else ""
         doc = f"Block `{block}({', '.join(block_params)})`{where}."
         binds = [None if p is None else index[p] for p in hole_param]
         return Class(self.class_name(block), named, first, subst, doc, binds)
@@ -381,7 +382,7 @@ class Emitter:
         body = self.body("")
         graph = self.graph
         args = ", ".join(f"{k}={describe(v)}" for k, v in graph.args.items())
-        path = net.program.root
+        path = _spec_name(net.program.root)
         network = Class(graph.name, [], body, [literal(v) for _, v, _ in body.holes], "")
         network.doc = f"{graph.name}({args}), from {path}."
         macs = f"{net.macs:,}" if isinstance(net.macs, int) else str(net.macs)
@@ -491,17 +492,30 @@ def _docstring(*paragraphs: str, indent: str = "") -> list[str]:
     lines: list[str] = []
     for p in paragraphs:
         lines += [""] if lines else []
-        lines += textwrap.wrap(p, WIDTH - len(indent) - 3, break_on_hyphens=False)
+        lines += _wrap(p, WIDTH - len(indent) - 3)
     if len(lines) == 1:
         if len(indent) + len(lines[0]) + 6 <= WIDTH:
             return [f'{indent}"""{lines[0]}"""']
         # Too long for one line with both quotes: two lines (ruff format keeps those).
-        lines = textwrap.wrap(lines[0], WIDTH - len(indent) - 6, break_on_hyphens=False)
+        lines = _wrap(lines[0], WIDTH - len(indent) - 6)
     return [
         f'{indent}"""{lines[0]}',
         *(f"{indent}{x}" if x else "" for x in lines[1:]),
         f'{indent}"""',
     ]
+
+
+def _spec_name(path: str) -> str:
+    """A spec's path as the user gave it, but an absolute one as its file name: the emitted
+    source must not depend on the machine's folders."""
+    given = PurePath(path)
+    return given.name if given.is_absolute() else given.as_posix()
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # A word longer than a line (a spec's path) stays whole, alone on its line: ruff's E501
+    # allows such lines, and a path cut in two would no longer name the file.
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
 
 
 def _type(kind: type) -> str:

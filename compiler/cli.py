@@ -1,18 +1,27 @@
-"""The ``dlc`` command line: check, summary, init, run, compile, ir, ops.
+"""The ``dlc`` command line: check, summary, init, run, compile, ir, ops, completion.
 
-Exit codes: 0 success, 1 errors in a spec, 2 usage errors (bad flags, unreadable files).
+Exit codes: 0 success, 1 errors in a spec or bad data (weights, inputs), 2 usage errors
+(bad flags, unreadable files, missing optional packages). Every flag is checked before
+any work, so a usage error never leaves a partial output.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .. import __version__
+from ..extras import check_installed
 from ..runtime.files import write_text
 from .elaborate.elaborator import constant
+from .elaborate.values import suggest
 from .errors import DlcError
+from .frontend import ast
 from .frontend.parser import parse_expr
 from .frontend.program import Program, load_program
 from .network import Network, _compile
@@ -57,8 +66,6 @@ def parse_dims(items: Sequence[str]) -> dict[str, int]:
 
 
 def _read(path: str) -> Program:
-    if not Path(path).is_file():
-        raise UsageError(f"no such file: {path}")
     try:
         return load_program(path)
     except OSError as exc:
@@ -67,9 +74,43 @@ def _read(path: str) -> Program:
 
 def _one(args) -> Network:
     program = _read(args.file)
-    net = _compile(program, args.network, parse_dims(args.dim), parse_overrides(args.set))
+    dims = parse_dims(args.dim)
+    net = _compile(program, args.network, dims, parse_overrides(args.set))
+    _check_dims(program, [net.name], dims)
     _warn(net)
     return net
+
+
+def _check_dims(program: Program, networks: Sequence[str], dims: Mapping[str, int]) -> None:
+    """A --dim that names no symbolic dim of the networks' inputs would bind nothing."""
+    known = set().union(*(_symbolic_dims(program.networks[n]) for n in networks))
+    for name in sorted(dims.keys() - known):
+        whose = f"network {networks[0]} has" if len(networks) == 1 else "the networks have"
+        raise UsageError(
+            f"--dim {name}: {whose} no symbolic input dim {name}"
+            + suggest(name, known)
+            + f" (dims: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
+def _symbolic_dims(network: ast.NetworkDef) -> set[str]:
+    """The capitalised names in the shapes of the network's input declarations."""
+    params = {p.name for p in network.params}
+    found: set[str] = set()
+    stack: list = list(network.body)  # inputs may sit in conditionals: walk the whole body
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.InputDecl):
+            found.update(
+                d.id
+                for d in node.dims
+                if isinstance(d, ast.Name) and d.id[:1].isupper() and d.id not in params
+            )
+        elif isinstance(node, (tuple, list)):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node):
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+    return found
 
 
 def _warn(net: Network) -> None:
@@ -80,6 +121,7 @@ def _warn(net: Network) -> None:
 
 def cmd_check(args) -> int:
     status = EXIT_OK
+    dims, overrides = parse_dims(args.dim), parse_overrides(args.set)
     for path in args.files:
         try:
             program = _read(path)
@@ -87,9 +129,15 @@ def cmd_check(args) -> int:
             errors: list[DlcError] = []
             for name in names:
                 try:
-                    _warn(_compile(program, name, parse_dims(args.dim), parse_overrides(args.set)))
+                    _warn(_compile(program, name, dims, overrides))
                 except DlcError as err:
                     errors.extend(err.errors)
+            # An error with no place in the spec (a --set naming no parameter, --network
+            # naming no network) is a usage error, as in every other command.
+            for err in errors:
+                if err.span is None:
+                    raise UsageError(err.message)
+            _check_dims(program, names, dims)
             if errors:
                 raise DlcError.group(errors)
             print(
@@ -131,8 +179,8 @@ def cmd_init(args) -> int:
     from ..runtime.weights import init_weights, save_weights
 
     net = _one(args)
-    weights = init_weights(net, seed=args.seed)
-    path = save_weights(weights, args.output)
+    weights = init_weights(net, seed=args.seed, max_bytes=args.max_memory)
+    path = save_weights(weights, args.output, net)
     total = sum(v.size for v in weights.values())
     print(f"{path}: {len(weights)} tensors, {total:,} values (seed {args.seed})")
     return EXIT_OK
@@ -332,9 +380,13 @@ def cmd_compile(args) -> int:
     from ..runtime.weights import check_weights, init_weights
 
     net = _one(args)
-    weights = None
-    if args.target in WEIGHTED_TARGETS:
-        weights = check_weights(net, args.weights) if args.weights else init_weights(net, args.seed)
+    if args.weights:
+        weights = check_weights(net, args.weights)
+        _warn_nonfinite(f"weights {args.weights}", weights)
+    elif args.target in WEIGHTED_TARGETS:
+        weights = init_weights(net, args.seed or 0, max_bytes=args.max_memory)
+    else:
+        weights = None
     print(TARGETS[args.target](net, weights, args))
     return EXIT_OK
 
@@ -348,17 +400,173 @@ def _compile_onnx(net, weights, args) -> str:
 
 
 def _compile_torch(net, weights, args) -> str:
+    """The source holds no weights (--weights only checks that a file fits); the message
+    says how to load them, from that file or from one ``dlc init`` writes."""
     from dlc.backends.torch_source import emit
 
     path = write_text(args.output, emit(net))
-    return f"{path}: {net.name} as PyTorch source ({net.params:,} parameters)"
+    lines = [f"{path}: {net.name} as PyTorch source ({net.params:,} parameters)"]
+    weights_file = args.weights or str(Path(args.output).with_suffix(".safetensors"))
+    if not args.weights:  # the same flags make the same network
+        flags = [f"--{flag}={v}" for flag in ("set", "dim") for v in getattr(args, flag)]
+        flags += [f"--network={args.network}"] if args.network else []
+        init = shlex.join(["dlc", "init", args.file, *flags, "-o", weights_file])
+        lines.append(f"weights: {init}")
+    lines.append(
+        f"to load them: from safetensors.torch import load_file; "
+        f"{net.name}().load_state_dict(load_file({weights_file!r}))"
+    )
+    return "\n".join(lines)
 
 
 TARGETS = {"onnx": _compile_onnx, "torch": _compile_torch}
 WEIGHTED_TARGETS = {"onnx"}  # the torch source holds no weights
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def cmd_completion(args) -> int:
+    import shtab
+
+    parser = build_parser()
+    for action in _actions(parser):
+        if action.dest in PATH_DESTS:
+            action.complete = shtab.FILE  # what shtab reads: complete file names here
+    print(shtab.complete(parser, args.shell))
+    return EXIT_OK
+
+
+PATH_DESTS = {"file", "files", "weights", "output", "input"}
+
+
+def _actions(parser: argparse.ArgumentParser):
+    """Every argument of ``parser`` and its subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for p in action.choices.values():
+                yield from _actions(p)
+        else:
+            yield action
+
+
+def _check_flags(args) -> None:
+    """What can be checked before any work: files to read exist, outputs have a folder and
+    overwrite no input, the optional packages the flags need are installed."""
+    from ..runtime.files import target_folder
+
+    reads = [(None, f) for f in getattr(args, "files", None) or [getattr(args, "file", None)]]
+    reads += [("--weights", getattr(args, "weights", None))]
+    reads = [(flag, path) for flag, path in reads if path is not None]
+    for flag, path in reads:
+        where = f"{flag}: " if flag else ""
+        if Path(path).is_dir():
+            raise UsageError(f"{where}{path} is a directory, not a file")
+        if not Path(path).is_file():
+            raise UsageError(f"{where}no such file: {path}")
+    output = getattr(args, "output", None)
+    if output:
+        if Path(output).is_dir():
+            raise UsageError(f"-o: cannot write {output}: it is a directory")
+        try:
+            target_folder(Path(output))
+        except DlcError as err:
+            raise UsageError(f"-o: {err.message}") from None
+        if any(Path(output).resolve() == Path(path).resolve() for _, path in reads):
+            raise UsageError(f"-o: {output} is an input of the command")
+    if getattr(args, "target", None) == "torch":
+        for flag in ("opset", "seed", "max_memory"):
+            if getattr(args, flag) is not None:
+                raise UsageError(
+                    f"--{flag.replace('_', '-')}: only for --target onnx (the PyTorch source "
+                    "holds no weights; --weights checks a file against the network)"
+                )
+    for purpose, package in _packages(args):
+        check_installed(package, purpose)
+
+
+def _packages(args) -> list[tuple[str, str]]:
+    """(the flag, an optional package it needs) for each such flag given."""
+    backend, target = getattr(args, "backend", None), getattr(args, "target", None)
+    needs = [
+        (args.command == "init", "dlc init", "safetensors"),
+        (getattr(args, "weights", None), "--weights", "safetensors"),
+        (backend == "torch", "--backend torch", "torch"),
+        (backend == "onnxruntime", "--backend onnxruntime", "onnx"),
+        (backend == "onnxruntime", "--backend onnxruntime", "onnxruntime"),
+        (target == "onnx", "--target onnx", "onnx"),
+    ]
+    return [(purpose, package) for given, purpose, package in needs if given]
+
+
+# One example (or two) per command, shown at the end of its --help.
+EXAMPLES = {
+    "check": "dlc check specs/*.dl\n  dlc check specs/lenet5.dl --set classes=100",
+    "summary": "dlc summary specs/resnet18.dl --depth 1\n"
+    "  dlc summary specs/sentiment_lstm.dl --dim T=128 --format json",
+    "init": "dlc init specs/lenet5.dl --seed 1 -o lenet5.safetensors",
+    "run": 'python -c "import numpy as np; '
+    "np.save('x.npy', np.random.rand(1, 3, 32, 32).astype('float32'))\"\n"
+    "  dlc run net.dl -i x.npy --weights net.safetensors\n"
+    "  (net.dl declares input x: float32[N, 3, 32, 32]; -i x=x.npy names the input)",
+    "compile": "dlc compile specs/resnet18.dl --target onnx --weights resnet18.safetensors "
+    "-o resnet18.onnx\n  dlc compile specs/lenet5.dl --target torch -o lenet5.py",
+    "ir": "dlc ir specs/lenet5.dl --set classes=100",
+    "ops": "dlc ops --format markdown > ops.md",
+    "completion": "dlc completion bash > ~/.local/share/bash-completion/completions/dlc\n"
+    "  dlc completion zsh > ~/.zfunc/_dlc\n"
+    "  dlc completion fish > ~/.config/fish/completions/dlc.fish",
+}
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _command(sub, name: str, summary: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[:1].upper() + summary[1:] + ".",
+        epilog=f"example:\n  {EXAMPLES[name]}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _natural(text: str) -> int:
+    """argparse type: an integer >= 0 (argparse names the flag in its message)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _size(text: str) -> float:
+    """argparse type: a byte count such as ``512M``, ``16G``, ``1.5T`` (binary units)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text.strip(), re.IGNORECASE)
+    if not m or float(m[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 16G, got {text!r}")
+    return float(m[1]) * UNITS[m[2].upper()]
+
+
+def _weights_flags(p: argparse.ArgumentParser, seed: int | None) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
+    source.add_argument(
+        "--seed", type=_natural, default=seed, help="initialise weights from this seed"
+    )
+
+
+def _max_memory(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-memory",
+        type=_size,
+        metavar="SIZE",
+        help="refuse to initialise weights needing more (default: the memory available)",
+    )
+
+
+def _common(p: argparse.ArgumentParser, files: bool = False) -> None:
+    if files:
+        p.add_argument("files", nargs="+", metavar="FILE", help="the .dl files to check")
+    else:
+        p.add_argument("file", metavar="FILE", help="the .dl file")
     p.add_argument("--network", "-n", help="which network of the file (needed if it has several)")
     p.add_argument(
         "--set",
@@ -378,31 +586,34 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlc", description="Compile .dl network specs.")
+    parser.add_argument("--version", action="version", version=f"dlc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("check", help="parse, elaborate and shape-check specs")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    _common(p)
+    p = _command(sub, "check", "parse, elaborate and shape-check specs")
+    _common(p, files=True)
     p.set_defaults(run=cmd_check)
-    p = sub.add_parser("summary", help="layer table and totals (params, MACs, memory)")
-    p.add_argument("file", metavar="FILE")
+    p = _command(sub, "summary", "layer table and totals (params, MACs, memory)")
     _common(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--depth", type=int, default=None, help="block nesting levels to show")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--depth", type=_natural, help="block nesting levels to show (0: none)")
     p.set_defaults(run=cmd_summary)
-    p = sub.add_parser("init", help="write deterministic initial weights (safetensors)")
-    p.add_argument("file", metavar="FILE")
+    p = _command(sub, "init", "write deterministic initial weights (safetensors)")
     _common(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", required=True, metavar="WEIGHTS")
+    p.add_argument("--seed", type=_natural, default=0, help="the random seed (default 0)")
+    _max_memory(p)
+    p.add_argument("-o", "--output", required=True, metavar="WEIGHTS", help="the file to write")
     p.set_defaults(run=cmd_init)
-    p = sub.add_parser("run", help="run a network on .npy inputs")
-    p.add_argument("file", metavar="FILE")
+    p = _command(sub, "run", "run a network on .npy inputs")
     _common(p)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
-    source.add_argument("--seed", type=int, default=0, help="initialise weights from this seed")
+    _weights_flags(p, seed=0)
     data = p.add_mutually_exclusive_group()
-    data.add_argument("--input", "-i", action="append", default=[], metavar="NAME=PATH.npy")
+    data.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.npy",
+        help="an input array (NAME= may be left out for a network with one input)",
+    )
     data.add_argument(
         "--random-input",
         type=int,
@@ -411,7 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEED",
         help="random inputs of the spec's shapes (--dim binds symbolic dims), token ids in range",
     )
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy")
+    p.add_argument(
+        "--backend", choices=sorted(BACKENDS), default="numpy", help="what runs the network"
+    )
     p.add_argument(
         "--time",
         type=int,
@@ -422,23 +635,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="OUT.npz", help="write the outputs (npz)")
     p.set_defaults(run=cmd_run)
-    p = sub.add_parser("compile", help="compile a network for a target (onnx, torch)")
-    p.add_argument("file", metavar="FILE")
+    p = _command(sub, "compile", "compile a network for a target (onnx, torch)")
     _common(p)
-    p.add_argument("--target", choices=sorted(TARGETS), required=True)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--weights", metavar="W", help="a safetensors file (default: --seed 0)")
-    source.add_argument("--seed", type=int, default=0, help="initialise weights from this seed")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument(
+        "--target", choices=sorted(TARGETS), required=True, help="an ONNX model or PyTorch source"
+    )
+    _weights_flags(p, seed=None)  # None: not given (the torch source holds no weights)
+    _max_memory(p)
+    p.add_argument("--opset", type=int, help="ONNX opset (default 17; --target onnx only)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write")
     p.set_defaults(run=cmd_compile)
-    p = sub.add_parser("ir", help="print the IR, one node a line")
-    p.add_argument("file", metavar="FILE")
+    p = _command(sub, "ir", "print the IR, one node a line")
     _common(p)
     p.set_defaults(run=cmd_ir)
-    p = sub.add_parser("ops", help="list every op: signature, defaults, one-line doc")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p = _command(sub, "ops", "list every op: signature, defaults, one-line doc")
+    p.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help="output format"
+    )
     p.set_defaults(run=cmd_ops)
+    p = _command(sub, "completion", "print a shell completion script")
+    p.add_argument("shell", choices=SHELLS, help="the shell")
+    p.set_defaults(run=cmd_completion)
     return parser
 
 
@@ -446,16 +663,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_flags(args)
         return args.run(args)
     except UsageError as err:
         print(f"dlc: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except DlcError as err:
-        # A spec error has a location; one without (no such network, ...) is a usage error.
+        # A spec error has a location; one without (no such network, ...) is a usage error,
+        # but for weights that do not fit or cannot be read (bad data, as a spec error).
         if err.span is None:
+            from ..runtime.weights import WeightsError
+
             print(f"dlc: error: {err.message}", file=sys.stderr)
-            return EXIT_USAGE
+            return EXIT_SPEC if isinstance(err, WeightsError) else EXIT_USAGE
         print(err, file=sys.stderr)
+        return EXIT_SPEC
+    except MemoryError:  # beyond the estimate init_weights checks first
+        print(f"dlc: error: not enough memory for dlc {args.command}", file=sys.stderr)
         return EXIT_SPEC
     except BrokenPipeError:
         return EXIT_OK

@@ -9,16 +9,20 @@ machine, and adding a layer does not change the others' values.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..compiler.elaborate.values import describe
 from ..compiler.errors import DlcError
 from ..compiler.ir.graph import Graph, Init, Param
+from ..extras import require
 from .files import atomic_write
 
 if TYPE_CHECKING:
@@ -34,7 +38,9 @@ NP_DTYPES = {
 
 
 class WeightsError(DlcError):
-    """Weights that do not fit the network: every offending name, with expected and found."""
+    """Weights that do not fit the network (every offending name, with expected and
+    found), or a weights file that cannot be read as one: bad data rather than a bad
+    command, so ``dlc`` exits with 1."""
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -125,11 +131,19 @@ def _stream(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def init_weights(net: Network | Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Every parameter and buffer of ``net``, keyed by its IR name."""
+def init_weights(
+    net: Network | Graph, seed: int = 0, *, max_bytes: float | None = None
+) -> dict[str, np.ndarray]:
+    """Every parameter and buffer of ``net``, keyed by its IR name.
+
+    Weights that would need more than ``max_bytes`` of memory (by default the memory
+    available now; ``math.inf``: no limit) are refused before any is drawn, with a
+    DlcError located at the biggest layer.
+    """
     from ..compiler.ops import OPS
 
     graph = net.graph if hasattr(net, "graph") else net
+    _check_size(graph, max_bytes)
     out: dict[str, np.ndarray] = {}
     for node in graph.nodes:
         if not node.params:
@@ -144,28 +158,102 @@ def init_weights(net: Network | Graph, seed: int = 0) -> dict[str, np.ndarray]:
                 raise DlcError(
                     f"cannot initialise {name} {list(p.shape)} with {init}: {exc}", node.span
                 ) from None
-            out[name] = values.astype(NP_DTYPES.get(p.dtype, np.float32))
+            out[name] = values.astype(_dtype(p))
     return out
+
+
+def _dtype(p: Param) -> np.dtype:
+    return np.dtype(NP_DTYPES.get(p.dtype, np.float32))
+
+
+def _nbytes(p: Param) -> int:
+    return math.prod(p.shape) * _dtype(p).itemsize
+
+
+def _check_size(graph: Graph, max_bytes: float | None) -> None:
+    limit = available_memory() if max_bytes is None else max_bytes
+    per_node = [(sum(_nbytes(p) for _, p in n.param_items()), n) for n in graph.nodes]
+    weights = sum(b for b, _ in per_node)
+    # Each tensor is drawn in float64 before its cast: the largest draw comes on top.
+    draw = 8 * max((math.prod(p.shape) for _, p in graph.params()), default=0)
+    if limit is None or weights + draw <= limit:
+        return
+    biggest, node = max(per_node, key=lambda bn: bn[0])
+    shapes = ", ".join(f"{name} {list(p.shape)}" for name, p in node.param_items())
+    what = (
+        f"the limit of {format_bytes(limit)}"
+        if max_bytes is not None
+        else f"the {format_bytes(limit)} of memory available (dlc init --max-memory, "
+        "init_weights(max_bytes=...) set another limit)"
+    )
+    raise DlcError(
+        f"initialising the weights of {graph.name} needs {format_bytes(weights + draw)} of "
+        f"memory ({format_bytes(weights)} of weights, {format_bytes(draw)} to draw the "
+        f"largest in float64), more than {what}; the biggest layer is {node.name}, "
+        f"{format_bytes(biggest)}: {shapes}",
+        node.span,
+    )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux: MemAvailable; elsewhere the
+    physical memory), or None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        return None
+
+
+def format_bytes(n: float) -> str:
+    """``123 bytes``, ``1.5 KiB`` ... ``2.0 TiB``."""
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    if n < 1024:
+        return f"{n:,.0f} bytes"
+    while n >= 1024 and units:
+        n /= 1024
+        unit = units.pop(0)
+    return f"{n:,.1f} {unit}"
 
 
 # ---- files ---------------------------------------------------------------------------
 
 
-def _safetensors():
-    try:
-        from safetensors import numpy as st
-    except ImportError:
-        raise DlcError(
-            "weights files need the safetensors package: pip install 'dlc[weights]'"
-        ) from None
-    return st
+# The metadata dlc writes into a safetensors file: the network the weights are for, and a
+# fingerprint of their names, shapes and dtypes (equal to the network's when they fit).
+NETWORK_KEY, FINGERPRINT_KEY = "dlc.network", "dlc.fingerprint"
+MAX_PROBLEMS_SHOWN = 20  # a file for another network can have hundreds
 
 
-def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> Path:
-    """Write a safetensors file atomically."""
-    st = _safetensors()
-    tensors = {k: np.array(v, order="C") for k, v in sorted(weights.items())}
-    return atomic_write(path, lambda tmp: st.save_file(tensors, tmp))
+def fingerprint(entries: Iterable[tuple[str, Sequence[int], str]]) -> str:
+    """A short hash of (name, shape, dtype) triples, in any order."""
+    text = "\n".join(sorted(f"{n} {list(shape)} {dtype}" for n, shape, dtype in entries))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def network_name(graph: Graph) -> str:
+    """``ResNet(classes=10)``: the network and its parameters, as messages show them."""
+    return f"{graph.name}({', '.join(f'{k}={describe(v)}' for k, v in graph.args.items())})"
+
+
+def save_weights(
+    weights: Mapping[str, np.ndarray], path: str | Path, network: Network | Graph | None = None
+) -> Path:
+    """Write a safetensors file atomically; its metadata holds the weights' fingerprint,
+    and ``network``'s name and parameters when given (a later check names them)."""
+    st = require("safetensors.numpy", "writing weights files")
+    tensors = {k: np.asarray(v, order="C") for k, v in sorted(weights.items())}  # no copy
+    found = fingerprint((k, v.shape, v.dtype.name) for k, v in tensors.items())
+    metadata = {FINGERPRINT_KEY: found}
+    if network is not None:
+        metadata[NETWORK_KEY] = network_name(getattr(network, "graph", network))
+    return atomic_write(path, lambda tmp: st.save_file(tensors, tmp, metadata=metadata))
 
 
 def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
@@ -180,13 +268,52 @@ def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
 
 def read_weights(path: str | Path) -> dict[str, np.ndarray]:
     """Read a safetensors file (no pickle is ever involved)."""
-    st = _safetensors()
+    return _read(Path(path))[0]
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors and metadata of a safetensors file. A missing or unreadable file is a
+    DlcError; a file that holds no safetensors a WeightsError."""
+    safetensors = require("safetensors", "reading weights files")
+    if path.is_dir():
+        raise DlcError(f"cannot read weights file {path}: it is a directory")
+    if not path.exists():
+        raise DlcError(f"no such weights file: {path}")
     try:
-        return dict(st.load_file(str(path)))
-    except FileNotFoundError:
-        raise DlcError(f"no such weights file: {path}") from None
-    except Exception as exc:  # safetensors raises its own types for corrupt files
-        raise DlcError(f"cannot read weights file {path}: {exc}") from None
+        with safetensors.safe_open(str(path), "np") as f:
+            metadata = f.metadata() or {}
+            tensors = {}
+            for name in f.keys():
+                try:
+                    tensors[name] = f.get_tensor(name)
+                except TypeError:  # a dtype NumPy has no type for (bfloat16, float8 ...)
+                    dtype = f.get_slice(name).get_dtype()
+                    raise WeightsError(
+                        f"cannot read weights file {path}: {name} is {dtype}, which NumPy "
+                        f"cannot hold (dlc reads {', '.join(NP_DTYPES)})"
+                    ) from None
+    except OSError as exc:
+        raise DlcError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+    except WeightsError:
+        raise
+    except Exception as exc:  # safetensors raises its own error type for bad files
+        why = _why_unreadable(path, exc)
+        raise WeightsError(f"cannot read weights file {path}: {why}") from None
+    return tensors, metadata
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    with open(path, "rb") as f:
+        head = f.read(9)
+    # A safetensors file starts with the length of its JSON header (8 bytes), then "{".
+    if head[8:9] == b"{":
+        return f"truncated or damaged ({exc})"
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return (
+            "not a safetensors file but a pickle (a torch.save checkpoint?), which dlc never "
+            "loads: it can run code; save the state dict with safetensors.torch.save_file"
+        )
+    return "not a safetensors file"
 
 
 def check_weights(
@@ -194,8 +321,11 @@ def check_weights(
 ) -> dict[str, np.ndarray]:
     """The weights for ``net`` as arrays, or one WeightsError naming every problem."""
     graph = net.graph if hasattr(net, "graph") else net
-    if isinstance(weights, (str, Path)):
-        weights = read_weights(weights)
+    metadata: dict[str, str] = {}
+    ours = network_name(graph)
+    path = weights if isinstance(weights, (str, Path)) else None
+    if path is not None:
+        weights, metadata = _read(Path(path))
     expected: dict[str, Param] = dict(graph.params())
     problems = []
     for name in expected.keys() - weights.keys():
@@ -207,7 +337,7 @@ def check_weights(
         if name not in weights:
             continue
         value = np.asarray(weights[name])
-        want = np.dtype(NP_DTYPES.get(p.dtype, np.float32))
+        want = _dtype(p)
         if tuple(value.shape) != p.shape:
             problems.append(
                 f"wrong shape: {name} expected {list(p.shape)}, found {list(value.shape)}"
@@ -217,11 +347,23 @@ def check_weights(
         else:
             out[name] = value
     if problems:
+        head = f"weights do not match network {ours}"
+        saved_for = metadata.get(NETWORK_KEY)
+        if saved_for and metadata.get(FINGERPRINT_KEY) != _fingerprint_of(expected):
+            head = (
+                f"{path} holds weights for network {saved_for}, not {ours}"
+                if saved_for != ours
+                else f"{path} holds weights for {ours} as it was when they were saved, not now"
+            )
+        shown = sorted(problems)[:MAX_PROBLEMS_SHOWN]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more")
         raise WeightsError(
-            f"weights do not match network {graph.name} ({len(problems)} "
-            "problem"
-            + ("s" if len(problems) > 1 else "")
-            + "):\n  "
-            + "\n  ".join(sorted(problems))
+            f"{head} ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  "
+            + "\n  ".join(shown)
         )
     return out
+
+
+def _fingerprint_of(params: Mapping[str, Param]) -> str:
+    return fingerprint((k, p.shape, _dtype(p).name) for k, p in params.items())
