@@ -76,18 +76,16 @@ def _one(args) -> Network:
     program = _read(args.file)
     dims = parse_dims(args.dim)
     net = _compile(program, args.network, dims, parse_overrides(args.set))
-    _check_dims(program, [net.name], dims)
+    _check_dims(dims, _symbolic_dims(program.networks[net.name]), f"network {net.name}")
     _warn(net)
     return net
 
 
-def _check_dims(program: Program, networks: Sequence[str], dims: Mapping[str, int]) -> None:
-    """A --dim that names no symbolic dim of the networks' inputs would bind nothing."""
-    known = set().union(*(_symbolic_dims(program.networks[n]) for n in networks))
+def _check_dims(dims: Mapping[str, int], known: set[str], where: str) -> None:
+    """A --dim that names no symbolic dim of the inputs (``known``) would bind nothing."""
     for name in sorted(dims.keys() - known):
-        whose = f"network {networks[0]} has" if len(networks) == 1 else "the networks have"
         raise UsageError(
-            f"--dim {name}: {whose} no symbolic input dim {name}"
+            f"--dim {name}: no symbolic input dim {name} in {where}"
             + suggest(name, known)
             + f" (dims: {', '.join(sorted(known)) or 'none'})"
         )
@@ -122,6 +120,7 @@ def _warn(net: Network) -> None:
 def cmd_check(args) -> int:
     status = EXIT_OK
     dims, overrides = parse_dims(args.dim), parse_overrides(args.set)
+    known: set[str] = set()  # a --dim may bind a dim of any network checked
     for path in args.files:
         try:
             program = _read(path)
@@ -137,7 +136,7 @@ def cmd_check(args) -> int:
             for err in errors:
                 if err.span is None:
                     raise UsageError(err.message)
-            _check_dims(program, names, dims)
+            known.update(*(_symbolic_dims(program.networks[n]) for n in names))
             if errors:
                 raise DlcError.group(errors)
             print(
@@ -147,6 +146,7 @@ def cmd_check(args) -> int:
         except DlcError as err:
             print(err, file=sys.stderr)
             status = EXIT_SPEC
+    _check_dims(dims, known, "the networks checked")
     return status
 
 
@@ -472,14 +472,14 @@ def _check_flags(args) -> None:
         if any(Path(output).resolve() == Path(path).resolve() for _, path in reads):
             raise UsageError(f"-o: {output} is an input of the command")
     if getattr(args, "target", None) == "torch":
-        for flag in ("opset", "seed", "max_memory"):
+        for flag, why in (("opset", ""), ("seed", NO_WEIGHTS), ("max_memory", NO_WEIGHTS)):
             if getattr(args, flag) is not None:
-                raise UsageError(
-                    f"--{flag.replace('_', '-')}: only for --target onnx (the PyTorch source "
-                    "holds no weights; --weights checks a file against the network)"
-                )
+                raise UsageError(f"--{flag.replace('_', '-')}: only for --target onnx{why}")
     for purpose, package in _packages(args):
         check_installed(package, purpose)
+
+
+NO_WEIGHTS = " (the PyTorch source holds no weights; --weights checks a file for it)"
 
 
 def _packages(args) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@ that installs it here (a source checkout or an installed package)."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 from pathlib import Path
 from types import ModuleType
 
