@@ -142,7 +142,7 @@ class InputChecker:
                     raise InputError(
                         f"input {name}: axis {axis} must be {d} = {evaluate(d, env)}, got {got}"
                     )
-        key = tuple(sorted(env.items()))
+        key = tuple(env.items())  # bound in declaration order: no need to sort
         if key not in self._checked:
             self._check_dims(env, where)
             if len(self._checked) >= _CHECKED_ENVS:
