@@ -50,6 +50,9 @@ class Span:
 Chain = tuple[tuple[str, Span], ...]
 
 
+_SHOWN = 160  # the most characters of a source line that a message shows
+
+
 class DlcError(Exception):
     """A located compile error; ``str()`` gives the full, user-facing message."""
 
@@ -101,11 +104,18 @@ class DlcError(Exception):
             (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1
         )
         width = max(1, min(width, len(text) - span.col + 1))
+        col = span.col
+        if len(text) > _SHOWN:  # a long line (generated, minified, binary): around the caret
+            start = max(0, min(col - 1 - _SHOWN // 3, len(text) - _SHOWN))
+            more = "..." if start + _SHOWN < len(text) else ""
+            text = ("..." if start else "") + text[start : start + _SHOWN] + more
+            col += (3 if start else 0) - start
+            width = max(1, min(width, len(text) - len(more) - col + 1))
         gutter = f"{span.line:>5} | "
         lines = [
             f"{span}: {self.severity}: {self.message}",
             gutter + text,
-            " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" + "~" * (width - 1),
+            " " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" + "~" * (width - 1),
         ]
         lines += [f"  {note}" for note in self.notes]
         lines += [  # a block's name, or "fn name" for a compile-time function

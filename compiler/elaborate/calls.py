@@ -13,7 +13,7 @@ from ..ir.graph import EMPTY, Constraint, Node, Scope
 from ..ir.symbolic import fmt_shape
 from ..ops.base import REQUIRED, Arg, ArgError, InferCtx, Op, Signature
 from .binding import Poisoned
-from .frame import MAX_NODES, Frame
+from .frame import MAX_CALL_DEPTH, MAX_NODES, Frame, Overrun
 from .memo import Template
 from .values import BUILTINS, POISON, Callee, Poison, Tensor, describe
 
@@ -179,7 +179,7 @@ class Calls:
                 for k, p in params.items()
             }
         if len(self.nodes) >= MAX_NODES:
-            raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
+            raise Overrun(f"the network exceeds {MAX_NODES:,} layers", span)
         if isinstance(layer_name, tuple):
             raise DlcError(f"{op.name} gives one result, not {len(layer_name)}", span)
         name = self.layer_name(frame, layer_name or op.name, numbered=layer_name is None)
@@ -220,6 +220,8 @@ class Calls:
         if fn.name in self.fn_stack:
             cycle = " -> ".join([*self.fn_stack[self.fn_stack.index(fn.name) :], fn.name])
             raise DlcError(f"fn '{fn.name}' calls itself ({cycle})", span)
+        self.check_call_depth(frame, span)
+        self.spend(1, span)  # fns calling fns twice each would take exponential time
         for v, s in [*args, *kwargs.values()]:
             if isinstance(v, Tensor):
                 raise DlcError(f"{fn.name}() takes compile-time values, not tensors", s)
@@ -242,6 +244,15 @@ class Calls:
             raise DlcError(f"fn {fn.name} computes a tensor; a fn gives compile-time values", span)
         return value
 
+    @staticmethod
+    def check_call_depth(frame: Frame, span: Span) -> None:
+        if len(frame.chain) >= MAX_CALL_DEPTH:
+            raise DlcError(
+                f"block and fn calls nest more than {MAX_CALL_DEPTH} deep (the call chain "
+                "below ends here)",
+                span,
+            )
+
     def block_signature(self, block: ast.BlockDef | ast.FnDef) -> Signature:
         """The parameters of a block (or fn) as a signature for binding (made once each)."""
         sig = self.block_sigs.get(block.name)
@@ -261,6 +272,7 @@ class Calls:
         if block.name in frame.stack:
             cycle = " -> ".join([*frame.stack[frame.stack.index(block.name) :], block.name])
             raise DlcError(f"block '{block.name}' calls itself ({cycle})", span)
+        self.check_call_depth(frame, span)
         x = piped if piped is not None else frame.current
         if x is None:
             raise DlcError(f"block {block.name} has no input: declare an `input` first", span)
@@ -298,6 +310,7 @@ class Calls:
         )
         tensors = [("input", x)] + [(p.name, inner.env[p.name]) for p in block.params]
         inputs = tuple((k, v.name) for k, v in tensors if isinstance(v, Tensor))
+        self.spend(len(block.body), span)
         marks = len(self.nodes), len(self.scopes), len(self.constraints), len(self.errors)
         self.scopes.append(Scope(inner.prefix, block.name, shown, span, inputs))
         self.exec_body(block.body, inner)

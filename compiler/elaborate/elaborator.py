@@ -22,7 +22,7 @@ from . import memo
 from .binding import Binding
 from .calls import Calls
 from .expressions import Expressions
-from .frame import Frame
+from .frame import Frame, Overrun
 from .memo import Memo, Template
 from .statements import Statements
 from .values import POISON, Callee, Tensor, describe, suggest
@@ -45,12 +45,17 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         self.callees: dict[str, Callee] = {}  # see Expressions.lookup
         self.fn_stack: list[str] = []  # the fns being evaluated, to refuse recursion
         self.conversions: dict[tuple, Any] = {}  # see Binding._convert
+        self.unroll = 1  # iterations of the loops being run, enclosing ones multiplied
+        self.work = 0  # statements and calls counted against MAX_UNROLL (Statements.spend)
 
     def network(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> Graph:
         env = self._bind_network_params(net, overrides)
         args = MappingProxyType({k: env[k] for k in (p.name for p in net.params) if k in env})
         frame = Frame("", env, None, (), MappingProxyType({}), (), True)
-        self.exec_body(net.body, frame)
+        try:
+            self.exec_body(net.body, frame)
+        except Overrun as err:  # reported with the errors before it
+            self.error(err)
         if not self.inputs and not self.errors:
             self.error(
                 DlcError(

@@ -33,6 +33,26 @@ _CMPS = {
     ">=": operator.ge,
 }
 
+# Compile-time numbers stay as large as literals may be (Python's int() takes at most 4,300
+# digits, and prints no more): `k = k * k` in a loop would otherwise grow without end.
+_INT_DIGITS = 4300
+_INT_BOUND = 10**_INT_DIGITS
+_SYM_TERMS = 64  # for symbolic dims, the terms of the polynomial and the powers in them
+
+
+def _too_big(v: Any) -> bool:
+    """Whether an arithmetic result is past the limits (`l = l + l` doubles a list too)."""
+    if isinstance(v, (tuple, list, str)):
+        return len(v) > MAX_UNROLL
+    if type(v) is int:
+        return not -_INT_BOUND < v < _INT_BOUND
+    if isinstance(v, Sym):
+        return len(v.terms) > _SYM_TERMS or any(
+            not -_INT_BOUND < c < _INT_BOUND or any(p > _SYM_TERMS for _, p in m)
+            for m, c in v.terms.items()
+        )
+    return False
+
 
 def _too_long(a: Any, b: Any) -> bool:
     """Would ``a * b`` build a sequence longer than the unrolling limit?"""
@@ -171,11 +191,20 @@ class Expressions:
         if e.op == "*" and _too_long(a, b):
             raise DlcError(f"a sequence of more than {MAX_UNROLL:,} items", e.span)
         try:
-            return _BINOPS[e.op](a, b)
+            value = _BINOPS[e.op](a, b)
         except (TypeError, ValueError, OverflowError, MemoryError) as exc:
             raise DlcError(
                 f"cannot compute {describe(a)} {e.op} {describe(b)}: {exc}", e.span
             ) from None
+        if _too_big(value):
+            if type(value) is int:
+                limit = f"more than {_INT_DIGITS:,} digits"
+            elif isinstance(value, Sym):
+                limit = f"a symbolic dim of more than {_SYM_TERMS} terms, powers or digits"
+            else:
+                limit = f"a sequence of more than {MAX_UNROLL:,} items (the unrolling limit)"
+            raise DlcError(f"the result of '{e.op}' is too large: {limit}", e.span)
+        return value
 
     def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame, layer_name) -> Any:
         """``a op b`` where a tensor is involved: a layer (LANGUAGE §10)."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Chain, DlcError, Span
+from ..errors import Chain, Span
 from ..frontend import ast
 from ..ir.graph import Node, Scope
-from .frame import MAX_NODES, Frame
+from .frame import MAX_NODES, Frame, Overrun
 from .values import Poison, Tensor
 
 # Tests switch replay off to check that it gives exactly the IR that elaboration gives.
@@ -70,7 +70,7 @@ class Memo:
             return x.name if value == t.input else new + value[len(old) :]
 
         if len(self.nodes) + len(t.nodes) > MAX_NODES:
-            raise DlcError(f"the network exceeds {MAX_NODES:,} layers", span)
+            raise Overrun(f"the network exceeds {MAX_NODES:,} layers", span)
         made = {}
         chains: dict[int, Chain] = {}  # the nodes of one inner call share their chain
         for n in t.nodes:

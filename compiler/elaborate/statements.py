@@ -14,7 +14,7 @@ from ..ir.initializers import INIT_ROLES
 from ..ir.symbolic import Sym, equal, fmt_shape
 from ..ops import OPS
 from .binding import Poisoned
-from .frame import MAX_UNROLL, Frame
+from .frame import MAX_UNROLL, Frame, Overrun
 from .values import POISON, Poison, Tensor, describe, suggest
 
 
@@ -27,7 +27,17 @@ class Statements:
                 if frame.outputs and not frame.is_network:
                     raise DlcError("a block's `output` must be its last statement", stmt.span)
                 EXEC[type(stmt)](self, stmt, frame)
-            except (DlcError, Poisoned) as err:
+            except (DlcError, Poisoned, RecursionError) as err:
+                if isinstance(err, RecursionError):
+                    # The syntax nests at most lalr.MAX_DEPTH deep, but calls and values built
+                    # in loops (`let t = [t]`) nest further; reported where it overflowed.
+                    err = DlcError(
+                        "nested too deeply to elaborate (calls within calls, or values "
+                        "nested in values)",
+                        stmt.span,
+                    )
+                if isinstance(err, Overrun):
+                    raise err.with_chain(frame.chain) from None
                 if isinstance(err, DlcError):  # Poisoned: an error already reported
                     self.error(err, frame)
                 frame.current = POISON
@@ -80,16 +90,38 @@ class Statements:
         count = self.eval(s.count, frame)
         if count is POISON:
             raise Poisoned
-        if isinstance(count, int) and count > MAX_UNROLL:
-            raise DlcError(
-                f"repeat {count:,} exceeds the unrolling limit of {MAX_UNROLL:,}", s.count.span
-            )
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise DlcError(
                 f"repeat needs a non-negative integer count, got {describe(count)}", s.count.span
             )
-        for _ in range(count):
-            self.exec_body(s.body, frame)
+        outer = self.enter_loop(f"repeat {count:,}", count, s.body, s.count.span)
+        try:
+            for _ in range(count):
+                self.exec_body(s.body, frame)
+        finally:
+            self.unroll = outer
+
+    def enter_loop(self, what: str, count: int, body: tuple, span: Span) -> int:
+        """Check a loop of ``count`` iterations against the unrolling limit before it runs,
+        and count it among the loops being run; returns the count to restore after it."""
+        outer = self.unroll
+        if outer * count > MAX_UNROLL:
+            within = f" inside loops that run {outer:,} times" if outer > 1 else ""
+            raise Overrun(f"{what}{within} exceeds the unrolling limit of {MAX_UNROLL:,}", span)
+        self.spend(count * max(1, len(body)), span)  # an empty body's iterations cost too
+        self.unroll = outer * count
+        return outer
+
+    def spend(self, cost: int, span: Span) -> None:
+        """Count ``cost`` statements or calls against the unrolling limit on the work of one
+        elaboration (a replayed block call costs nothing: MAX_NODES bounds those)."""
+        self.work += cost
+        if self.work > MAX_UNROLL:
+            raise Overrun(
+                f"the program unrolls to more than {MAX_UNROLL:,} statements and calls "
+                "(the unrolling limit); this is where it crosses it",
+                span,
+            )
 
     def set_current(self, value: Any, frame: Frame, span: Span) -> None:
         if isinstance(value, (Tensor, Poison)):
@@ -210,24 +242,26 @@ class Statements:
             raise Poisoned
         if not isinstance(items, (tuple, list, range)):
             raise DlcError(f"for needs a list, tuple or range, got {describe(items)}", s.iter.span)
-        if len(items) > MAX_UNROLL:
-            raise DlcError(
-                f"a loop of {len(items):,} iterations exceeds the unrolling limit of "
-                f"{MAX_UNROLL:,}",
-                s.iter.span,
-            )
-        for item in items:
-            if len(s.targets) == 1:
-                frame.env[s.targets[0]] = item
-            else:
-                if not isinstance(item, (tuple, list)) or len(item) != len(s.targets):
-                    raise DlcError(
-                        f"cannot unpack {describe(item)} into {len(s.targets)} names "
-                        f"({', '.join(s.targets)})",
-                        s.iter.span,
-                    )
-                frame.env.update(zip(s.targets, item))
-            self.exec_body(s.body, frame)
+        try:
+            count = len(items)
+        except OverflowError:  # a range past 2**63 items
+            count = (items.stop - items.start) // items.step
+        outer = self.enter_loop(f"a loop of {count:,} iterations", count, s.body, s.iter.span)
+        try:
+            for item in items:
+                if len(s.targets) == 1:
+                    frame.env[s.targets[0]] = item
+                else:
+                    if not isinstance(item, (tuple, list)) or len(item) != len(s.targets):
+                        raise DlcError(
+                            f"cannot unpack {describe(item)} into {len(s.targets)} names "
+                            f"({', '.join(s.targets)})",
+                            s.iter.span,
+                        )
+                    frame.env.update(zip(s.targets, item))
+                self.exec_body(s.body, frame)
+        finally:
+            self.unroll = outer
 
 
 EXEC = {

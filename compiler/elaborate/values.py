@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir.graph import Node, TensorType
+from .frame import MAX_UNROLL
 
 
 class Tensor:
@@ -46,6 +47,18 @@ def _range(*args):
     return range(*args)
 
 
+def _walk(f):
+    """A function that walks a sequence item by item (sum, min, max): refused for a range
+    too long to unroll, which would take forever."""
+
+    def call(*args):
+        if len(args) == 1 and isinstance(args[0], range) and len(args[0]) > MAX_UNROLL:
+            raise ValueError(f"a range of more than {MAX_UNROLL:,} items (the unrolling limit)")
+        return f(*args)
+
+    return call
+
+
 def _number(f):
     """A math function of one number (a bool or a string is not one)."""
 
@@ -62,10 +75,10 @@ def _number(f):
 BUILTINS = {
     "range": _range,
     "len": len,
-    "min": min,
-    "max": max,
+    "min": _walk(min),
+    "max": _walk(max),
     "abs": abs,
-    "sum": sum,
+    "sum": _walk(sum),
     "round": _number(round),
     "floor": _number(math.floor),
     "ceil": _number(math.ceil),

@@ -22,6 +22,20 @@ class Reject(Exception):
     """The text is not in the language (Lark tells why)."""
 
 
+# The deepest parse stack accepted. The parse loop itself is iterative, but elaboration
+# recurses about as deep as this stack, and Python's recursion limit is 1,000 frames; the
+# specs in specs/ reach 40.
+MAX_DEPTH = 200
+
+
+class TooDeep(Exception):
+    """The program nests deeper than ``MAX_DEPTH``; ``token`` is where it went too deep."""
+
+    def __init__(self, token: Tok):
+        super().__init__(token)
+        self.token = token
+
+
 class Tok:
     """A token: its terminal type, text and 1-based start and end (exclusive) position."""
 
@@ -115,7 +129,8 @@ class Parser:
         self.unit_chains: dict[tuple[int, int, str], int] = {}
 
     def parse(self, tokens: Iterator[Tok]) -> Any:
-        """Run the LALR automaton; ``Reject`` if the tokens are not a sentence."""
+        """Run the LALR automaton; ``Reject`` if the tokens are not a sentence, ``TooDeep``
+        if they nest too deeply."""
         table, rules, end_state = T.STATES, self.rules, self.end_state
         chains = self.unit_chains
         states, values = [self.start_state], []
@@ -127,6 +142,8 @@ class Parser:
                 if act is None:
                     raise Reject
                 if act >= 0:  # shift
+                    if len(states) >= MAX_DEPTH:
+                        raise TooDeep(tok)
                     states.append(act)
                     values.append(tok)
                     break

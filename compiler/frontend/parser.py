@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DlcError, Source, Span
 from . import ast
-from .lalr import Parser, Reject, Tok, tokenize
+from .lalr import MAX_DEPTH, Parser, Reject, Tok, TooDeep, tokenize
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -323,7 +323,12 @@ class _ToAst:
 
     @_leaf
     def int_lit(self, c):
-        return ast.Lit(_span(self.source, c[0]), int(c[0].value))
+        try:
+            return ast.Lit(_span(self.source, c[0]), int(c[0].value))
+        except ValueError:  # over Python's 4,300 digits (str(int) could not show it either)
+            raise DlcError(
+                f"an integer of {len(c[0].value):,} digits is too large", _span(self.source, c[0])
+            ) from None
 
     @_leaf
     def float_lit(self, c):
@@ -385,6 +390,9 @@ _MISTAKES = {
     "statements are separated by a newline or ';'": [
         _NET.format("relu relu"),
         _NET.format("relu dense(3)"),
+        _NET.format("dense(2) relu"),
+        _NET.format("h = dense(2) relu"),
+        _NET.format("relu 3"),
     ],
     "a block or network needs a name: `block name(params) { ... }`": [
         "block (c) { relu }\n",
@@ -523,6 +531,8 @@ _TO_AST = _ToAst()
 
 
 def _parse(text: str, path: str, start: str):
+    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark: not part of the program
+        text = text[1:]
     source = Source(path, text)
     with _LOCK:
         _TO_AST.source = source
@@ -530,6 +540,12 @@ def _parse(text: str, path: str, start: str):
             return _fast(start).parse(_Newlines().process(tokenize(text)))
         except Reject:
             raise _explain(source, start) from None
+        except TooDeep as err:
+            raise DlcError(
+                f"nested too deeply: brackets, blocks and operators may nest {MAX_DEPTH} "
+                "parser levels deep (see §9 of the language reference)",
+                _span(source, err.token),
+            ) from None
 
 
 def _explain(source: Source, start: str) -> DlcError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DlcError
+from ..errors import DlcError, Source, Span
 from . import ast
 from .parser import parse
 
@@ -44,7 +44,7 @@ def _load(
 ) -> None:
     seen = set() if seen is None else seen
     if text is None:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path)
     module = parse(text, str(path))
     resolved = path.resolve()
     seen.add(resolved)
@@ -58,14 +58,16 @@ def _load(
         if key in seen:
             continue
         if not target.is_file():
-            errors.append(
-                DlcError(f"cannot import '{imp.path}': no such file ({target})", imp.span)
-            )
+            what = "it is a directory" if target.is_dir() else "no such file"
+            errors.append(DlcError(f"cannot import '{imp.path}': {what} ({target})", imp.span))
             continue
         try:
             _load(target, None, program, (*stack, resolved), errors, seen=seen)
         except DlcError as err:
             errors.extend(err.errors)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            errors.append(DlcError(f"cannot import '{imp.path}': {reason} ({target})", imp.span))
     from ..ops import OPS
 
     for kind, defs in (("block", module.blocks), ("fn", module.functions)):
@@ -96,3 +98,26 @@ def _load(
             table[d.name] = d
             if root and kind == "network":
                 program.root_networks.append(d.name)
+
+
+def read_source(path: Path) -> str:
+    """A source file's text: UTF-8 (a byte-order mark is allowed, and dropped by the
+    parser); anything else is a located error at the first byte that is not text."""
+    if path.is_dir():
+        raise DlcError(f"{path} is a directory, not a .dl file")
+    data = path.read_bytes()
+    try:
+        text, bad = data.decode("utf-8"), len(data)
+    except UnicodeDecodeError as exc:
+        text, bad = data.decode("utf-8", errors="replace"), exc.start  # the text to show
+        why = f"byte 0x{data[bad]:02x} is not UTF-8 (save the file as UTF-8)"
+    nul = data.find(b"\0", 0, bad)  # valid UTF-8, but a sign of a binary file
+    if nul >= 0:
+        bad, why = nul, "it holds a NUL byte (is it a binary file?)"
+    if bad < len(data):
+        pos = len(data[:bad].decode("utf-8"))  # in characters
+        line = text.count("\n", 0, pos) + 1
+        col = pos - text.rfind("\n", 0, pos)
+        span = Span(Source(str(path), text), line, col, line, col + 1)
+        raise DlcError(f"{path.name} is not UTF-8 text: {why}", span)
+    return text
