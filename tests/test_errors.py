@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -805,3 +806,176 @@ def test_cli_summary_ok(files: Path):
 def test_an_op_short_of_tensor_inputs():
     expect(net("matmul"), 3, 3, "matmul takes 2 tensor inputs, got 1")
     expect(net("sub(scalar=2, left=true) | add"), 3, 30, "add takes two or more tensors, or")
+
+
+# ---- hostile inputs (issue 9): files that are not text, deep nesting, runaway unrolling --
+
+
+def file_error(tmp_path: Path, data: bytes) -> DlcError:
+    path = tmp_path / "spec.dl"
+    path.write_bytes(data)
+    with pytest.raises(DlcError) as info:
+        load(path)
+    return info.value
+
+
+def test_a_latin1_file_is_located_at_the_first_bad_byte(tmp_path: Path):
+    err = file_error(tmp_path, net("# café", "relu").encode("latin-1"))
+    assert (err.span.line, err.span.col) == (3, 8), str(err)
+    assert "spec.dl is not UTF-8 text: byte 0xe9" in err.message
+    assert_well_formed(err)
+
+
+def test_a_binary_file_is_not_text(tmp_path: Path):
+    err = file_error(tmp_path, b"\x7fELF\x02\x01\x01\x00\xd0\xff" * 50)
+    assert (err.span.line, err.span.col) == (1, 8), str(err)
+    assert "NUL byte" in err.message
+    err = file_error(tmp_path, b"\xff\xfe" + net("relu").encode("utf-16-le"))
+    assert (err.span.line, err.span.col) == (1, 1) and "byte 0xff" in err.message
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path):
+    path = tmp_path / "bom.dl"
+    path.write_bytes(b"\xef\xbb\xbf" + net("dense(3)", shape="float32[N, 4]").encode())
+    assert load(path).params == 15
+    # columns on the first line do not count the mark
+    expect("\ufeffnetwork A( {\n}\n", 1, 12, "unexpected")
+
+
+def test_crlf_line_endings_keep_the_columns():
+    err = expect(net("relu", "dense(0)").replace("\n", "\r\n"), 4, 9, "units")
+    assert not str(err).splitlines()[1].endswith("\r")
+
+
+def test_nul_and_control_characters_in_source():
+    expect(net("relu\x00"), 3, 7, "unexpected character '\\x00'")
+    expect(net("relu \x1b[0m"), 3, 8, "unexpected character '\\x1b'")
+
+
+def test_a_directory_is_not_a_source_file(tmp_path: Path):
+    with pytest.raises(DlcError, match="is a directory, not a .dl file"):
+        load(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "main.dl").write_text('import "sub"\n' + net("relu"))
+    with pytest.raises(DlcError) as info:
+        load(tmp_path / "main.dl")
+    assert "cannot import 'sub': it is a directory" in str(info.value)
+    assert (info.value.span.line, info.value.span.col) == (1, 1)
+
+
+def test_two_statements_on_one_line_after_a_call():
+    for line in ("dense(2) relu", "h = dense(2) relu", "relu dense(3)"):
+        err = compile_error(net(line))
+        assert "statements are separated by a newline or ';'" in err.message, str(err)
+
+
+def test_long_left_associative_chains_are_evaluated_not_refused():
+    terms = " + ".join(["1"] * 2000)
+    assert load_source(net(f"dense({terms})", shape="float32[N, 1]")).params == 4000
+    ors = " or ".join(["false"] * 2000)
+    load_source(net(f"if {ors} {{ relu }}"))
+
+
+DEEP = [  # (what, statement): each far past the parser's depth limit
+    ("unary minus", "let k = " + "-" * 1000 + "1"),
+    ("parentheses", "let k = " + "(" * 1000 + "1" + ")" * 1000),
+    ("lists", "let k = " + "[" * 1000 + "1" + "]" * 1000),
+    ("calls", "let k = " + "max(" * 1000 + "1" + ", 2)" * 1000),
+    ("not", "let k = " + "not " * 1000 + "true"),
+    ("conditional expressions", "let k = " + "1 if false else " * 1000 + "2"),
+    ("if blocks", "if true { " * 1000 + "relu" + " }" * 1000),
+    ("else if chains", "if false { relu } " + "else if false { relu } " * 1000),
+    ("powers", "let k = " + "1 ** " * 1000 + "1"),
+]
+
+
+@pytest.mark.parametrize("what, line", DEEP, ids=[w for w, _ in DEEP])
+def test_deep_nesting_is_a_located_error(what: str, line: str):
+    err = compile_error(net(line))
+    assert "nested too deeply" in err.message, str(err)
+    assert err.span.line == 3 and 9 < err.span.col < len(line), str(err)
+    assert len(str(err).splitlines()[1]) < 200  # the long line is shown around the caret
+
+
+def test_nesting_within_the_limit_compiles():
+    load_source(net("let k = " + "[" * 150 + "1" + "]" * 150, "relu"))
+    load_source(net("if true { " * 50 + "relu" + " }" * 50))
+
+
+def test_nested_repeats_fail_at_once_at_the_innermost():
+    t0 = time.perf_counter()
+    err = expect(
+        net("repeat 1000 { repeat 1000 { repeat 1000 { relu } } }"),
+        3,
+        38,
+        "repeat 1,000 inside loops that run 1,000,000 times exceeds the unrolling limit",
+    )
+    assert len(err.errors) == 1 and time.perf_counter() - t0 < 1.0, str(err)
+
+
+def test_the_unrolling_limit_counts_loops_in_blocks_with_the_chain():
+    text = "block b() {\n  repeat 1000 { repeat 1000 { relu } }\n}\n" + net("repeat 10 { b }")
+    t0 = time.perf_counter()
+    err = expect(text, 2, 24, "inside loops that run 10,000 times")
+    assert "in block b, called at spec.dl:6:15" in str(err)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_unrolling_limit_bounds_the_total_work():
+    t0 = time.perf_counter()
+    err = expect(net(*["repeat 400000 { }"] * 3), 5, 10, "unrolls to more than 1,000,000")
+    assert len(err.errors) == 1 and time.perf_counter() - t0 < 1.0, str(err)
+
+
+def test_block_calls_nested_too_deep():
+    blocks = "".join(f"block b{i}() {{ b{i + 1} }}\n" for i in range(100)) + "block b100() {}\n"
+    err = compile_error(blocks + net("b0"))
+    assert "calls nest more than 40 deep" in err.message and len(err.chain) == 40
+    assert_well_formed(err)
+
+
+def test_fn_calls_that_double_hit_the_unrolling_limit(monkeypatch):
+    monkeypatch.setattr("dlc.compiler.elaborate.statements.MAX_UNROLL", 10_000)
+    fns = "".join(f"fn f{i}(x) = f{i + 1}(x) + f{i + 1}(x)\n" for i in range(20))
+    err = compile_error(fns + "fn f20(x) = x\n" + net("let k = f0(1)", "relu"))
+    assert "unrolls to more than 10,000" in err.message and err.chain, str(err)
+
+
+def test_values_nested_in_loops_too_deep_to_elaborate():
+    err = expect(
+        net("let t = 1", "repeat 5000 { let t = [t] }", "let u = t + 1"), 5, 3, "nested too deeply"
+    )
+    assert len(err.errors) == 1
+
+
+@pytest.mark.parametrize(
+    "lines, at, words",
+    [
+        (["let k = " + "9" * 5000], (3, 11), "5,000 digits is too large"),
+        (["let k = 2", "repeat 40 { let k = k * k }"], (4, 23), "more than 4,300 digits"),
+        (["let k = x.shape[0] + 1", "repeat 40 { let k = k * k }"], (4, 23), "symbolic dim"),
+        (["let l = [1]", "repeat 40 { let l = l + l }"], (4, 23), "more than 1,000,000 items"),
+        (["let k = sum(range(10 ** 18))"], (3, 11), "sum(): a range of more than 1,000,000"),
+        (["for i in range(10 ** 30, 0, -1) { relu }"], (3, 12), "exceeds the unrolling limit"),
+    ],
+)
+def test_compile_time_values_stay_bounded(lines, at, words):
+    t0 = time.perf_counter()
+    err = compile_error(net(*lines, "relu"))
+    assert (err.span.line, err.span.col) == at and words in err.message, str(err)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_huge_dims_are_counted_exactly():
+    spec = net("dense(3)", shape="float32[N, 10 ** 18]")
+    assert load_source(spec).params == 3 * 10**18 + 3
+    assert load_source(net("relu", shape="float32[N, " + "9" * 40 + "]")).params == 0
+
+
+def test_a_very_long_line_is_shown_around_the_caret():
+    line = "relu; " * 5000 + "dense(0)"
+    err = compile_error(net(line))
+    shown = str(err).splitlines()
+    assert err.span.col == len(line) + 1 and "units" in err.message  # at the 0
+    assert len(shown[1]) < 200 and shown[1].endswith("dense(0)")
+    assert shown[1][shown[2].index("^")] == "0"

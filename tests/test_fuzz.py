@@ -492,6 +492,84 @@ def test_generated_programs(text):
     check(text, deep=True)
 
 
+# ---- (d) deep nesting and large repeats: located errors, in bounded time -----------------
+
+OPENERS = {  # a prefix that nests an expression, and what closes it
+    "(": ")",
+    "[": "]",
+    "-": "",
+    "not ": "",
+    "max(": ", 1)",
+    "(1, ": ")",
+    "1 if true else ": "",
+    "2 ** ": "",
+    "x.shape[": "]",
+}
+BLOCK_OPENERS = [
+    "if true {",
+    "repeat 1 {",
+    "residual {",
+    "if false { relu } else {",
+    "for i in [1] {",
+]
+
+
+@st.composite
+def deep_program(draw) -> str:
+    """A spec nested up to twice past the parser's limit: a pattern of nesting prefixes
+    repeated, a long left-associative chain, or nested blocks."""
+    times = draw(st.integers(1, 400))
+    kind = draw(st.sampled_from(["expr", "chain", "blocks"]))
+    if kind == "expr":
+        pattern = draw(st.lists(st.sampled_from(sorted(OPENERS)), min_size=1, max_size=3))
+        atom = draw(st.sampled_from(["1", "true", "x.rank", "[1]"]))
+        opens = "".join(pattern) * times
+        closes = "".join(OPENERS[o] for o in reversed(pattern)) * times
+        lines = [f"let k = {opens}{atom}{closes}", "relu"]
+    elif kind == "chain":
+        ops = draw(st.lists(st.sampled_from(["+", "-", "*", "//", "and", "or", "|"]), min_size=1))
+        terms = [draw(st.sampled_from(["1", "2", "true", "relu", "k"])) for _ in range(5)]
+        chain = " ".join(f"{terms[i % 5]} {ops[i % len(ops)]}" for i in range(times * 8))
+        lines = ["let k = 1", f"let j = {chain} 1", "relu"]
+    else:
+        pattern = draw(st.lists(st.sampled_from(BLOCK_OPENERS), min_size=1, max_size=2))
+        lines = [" ".join(pattern) * times + " relu " + "}" * (len(pattern) * times)]
+    body = "".join(f"  {line}\n" for line in lines)
+    return f"network A() {{\n  input x: float32[N, 3, 8, 8]\n{body}}}\n"
+
+
+@st.composite
+def large_repeats(draw) -> str:
+    """Nested and consecutive repeats, some far past the unrolling limit, some in a block
+    called in a loop; those within it unroll at most 8,000 layers, to stay quick."""
+    counts = st.sampled_from([0, 2, 20, 10**7, 10**12])
+    stmts = []
+    for _ in range(draw(st.integers(1, 3))):
+        inner = draw(st.sampled_from(["", "relu", "blk", "let k = k + 1"]))
+        nest = [draw(counts) for _ in range(draw(st.integers(1, 3)))]
+        if inner == "" and draw(st.booleans()):
+            nest[-1] = 600_000  # empty iterations count against the limit too
+        text = inner
+        for count in reversed(nest):
+            text = f"repeat {count} {{ {text} }}"
+        stmts.append(text)
+    block = f"block blk() {{ repeat {draw(counts)} {{ relu }} }}\n"
+    body = "".join(f"  {s}\n" for s in stmts)
+    return f"{block}network A(k = 1) {{\n  input x: float32[N, 4]\n{body}}}\n"
+
+
+@settings(FUZZ, max_examples=n(200))
+@given(deep_program())
+def test_deep_nesting(text):
+    check(text)
+
+
+@settings(FUZZ, max_examples=n(150))
+@given(large_repeats())
+def test_large_repeats(text):
+    check(text)
+
+
 # ---- the crashes found so far, as plain tests --------------------------------------------
 
 

@@ -542,8 +542,8 @@ def _parse(text: str, path: str, start: str):
             raise _explain(source, start) from None
         except TooDeep as err:
             raise DlcError(
-                f"nested too deeply: brackets, blocks and operators may nest {MAX_DEPTH} "
-                "parser levels deep (see §9 of the language reference)",
+                f"nested too deeply: past the parser's {MAX_DEPTH} levels (about 180 "
+                "brackets or prefix operators, 90 calls or 60 blocks inside one another)",
                 _span(source, err.token),
             ) from None
 
