@@ -36,6 +36,7 @@ import numpy as np
 from ..compiler.errors import DlcError
 from ..compiler.ir.graph import FLOAT_DTYPES, Graph, Node, TensorType
 from ..compiler.ir.symbolic import Dim, FloorDiv, Sym
+from ..extras import require
 from ..runtime.files import target_folder
 from ..runtime.inputs import InputChecker, dtype_name
 from ..runtime.weights import NP_DTYPES
@@ -59,11 +60,7 @@ INLINE_BYTES = 1024
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise DlcError("ONNX export needs the onnx package: pip install 'dlc[onnx]'") from None
-    return onnx
+    return require("onnx", "ONNX export")
 
 
 def _np_dtype(dtype: str):
@@ -608,12 +605,7 @@ class Compiled:
     output order."""
 
     def __init__(self, graph: Graph, weights: Mapping[str, Any] | str | Path, opset: int):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise DlcError(
-                "running ONNX models needs onnxruntime: pip install 'dlc[onnx]'"
-            ) from None
+        ort = require("onnxruntime", "running ONNX models")
         model, values = _lower(graph, weights, opset)
         self.graph = graph
         self._inputs = InputChecker(graph, "onnxruntime", "{name}.astype(np.{dtype})")

@@ -31,13 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..compiler.ir.graph import Init
+from ..extras import require
 from ..runtime.inputs import InputChecker, InputError
 from ..runtime.weights import check_weights
 from .torch_source import emit
+
+torch = require("torch", "the PyTorch backend (dlc.backends.torch)")
+nn = torch.nn
 
 if TYPE_CHECKING:
     from ..compiler.network import Network

@@ -465,26 +465,15 @@ def _parse_args(text: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in parts)
 
 
-def _call(prefix: str, callee: str, args: list[str], indent: str) -> list[str]:
-    """``prefix callee(args)``, wrapped as ruff format would where it is too long."""
-    line = f"{indent}{prefix}{callee}({', '.join(args)})"
+def _bracketed(head: str, args: list[str], tail: str, indent: str) -> list[str]:
+    """``head(args)tail`` at ``indent``, wrapped as ruff format would where it is too long."""
+    line = f"{indent}{head}({', '.join(args)}){tail}"
     if len(line) <= WIDTH:
         return [line]
     inner = f"{indent}    {', '.join(args)}"
     if len(inner) <= WIDTH:
-        return [f"{indent}{prefix}{callee}(", inner, f"{indent})"]
-    return [f"{indent}{prefix}{callee}(", *(f"{indent}    {a}," for a in args), f"{indent})"]
-
-
-def _def(name: str, params: list[str], suffix: str) -> list[str]:
-    """A method's ``def`` line, wrapped as ruff format would where it is too long."""
-    line = f"    def {name}({', '.join(params)}){suffix}"
-    if len(line) <= WIDTH:
-        return [line]
-    inner = f"        {', '.join(params)}"
-    if len(inner) <= WIDTH:
-        return [f"    def {name}(", inner, f"    ){suffix}"]
-    return [f"    def {name}(", *(f"        {p}," for p in params), f"    ){suffix}"]
+        return [f"{indent}{head}(", inner, f"{indent}){tail}"]
+    return [f"{indent}{head}(", *(f"{indent}    {a}," for a in args), f"{indent}){tail}"]
 
 
 def _docstring(*paragraphs: str, indent: str = "") -> list[str]:
@@ -530,15 +519,15 @@ def _render(cls: Class) -> str:
 
     params = ["self", *(f"{name}{_type(v)}" for name, v in cls.params)]
     lines = [f"class {cls.name}(nn.Module):", *_docstring(cls.doc, indent="    "), ""]
-    lines += [*_def("__init__", params, ":"), "        super().__init__()"]
+    lines += [*_bracketed("def __init__", params, ":", "    "), "        super().__init__()"]
     for name, _ in cls.params:
         if f"self.{name}" in cls.subst:
             lines.append(f"        self.{name} = {name}")
     for attr, callee, args in body.ctor:
-        lines += _call(f"self.{attr} = ", callee, [fill(a) for a in args], "        ")
+        lines += _bracketed(f"self.{attr} = {callee}", [fill(a) for a in args], "", "        ")
     outs = body.outputs
     ret = "torch.Tensor" if outs == 1 else f"tuple[{', '.join(['torch.Tensor'] * outs)}]"
     args = ["self", *(f"{p}: torch.Tensor" for p in body.params)]
-    lines += ["", *_def("forward", args, f" -> {ret}:")]
+    lines += ["", *_bracketed("def forward", args, f" -> {ret}:", "    ")]
     lines += [f"        {fill(s)}" for s in body.forward]
     return "\n".join(lines)

@@ -295,13 +295,8 @@ def _run(args) -> int:
 
     import numpy as np
 
-    from ..runtime.files import target_folder
     from ..runtime.weights import check_weights, init_weights, save_arrays
 
-    if args.output:  # a bad -o is reported before the run, not after it
-        target_folder(Path(args.output))
-        if Path(args.output).is_dir():
-            raise UsageError(f"-o {args.output}: is a directory")
     if args.time is not None and args.time < 1:
         raise UsageError(f"--time: expected a positive number of runs, got {args.time}")
     net = _one(args)

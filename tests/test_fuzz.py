@@ -129,6 +129,7 @@ KEYWORDS = [
     "for",
     "in",
     "let",
+    "fn",
     "init",
     "true",
     "false",
@@ -180,6 +181,8 @@ PUNCT = [
     "//",
     "%",
     "**",
+    "@",
+    "...",
     "<",
     ">",
     "<=",
@@ -408,8 +411,9 @@ def statements(draw, names: list[str], depth: int = 0) -> list[str]:
         kind = draw(
             st.sampled_from(
                 ["call", "call", "call", "bind", "pipe", "residual", "repeat", "if", "let"]
+                + ["arith", "index", "param", "parts", "fn"]
                 if depth < 2
-                else ["call"]
+                else ["call", "arith"]
             )
         )
         if kind == "call":
@@ -450,9 +454,68 @@ def statements(draw, names: list[str], depth: int = 0) -> list[str]:
                 + "; ".join(draw(statements(names, depth + 1)))
                 + " }"
             )
+        elif kind in V2:
+            line, bound = draw(V2[kind](names))
+            out.append(line)
+            names.extend(bound)
         else:
             out.append(f"let k = {draw(st.sampled_from(['3', 'x.shape[1]', 'x.rank * 2']))}")
     return out
+
+
+# Language v2 statements (LANGUAGE §10): each gives its line and the names it binds.
+TENSORS = ["x", "input", "a", "b", "g", "p", "q"]
+OPERANDS = [*TENSORS, "0.5", "3", "-1", "x.shape[1]", "(1, 2)", "true"]
+
+
+@st.composite
+def _arith(draw, names):
+    terms = draw(st.lists(st.sampled_from(OPERANDS), min_size=1, max_size=4))
+    ops = draw(st.lists(st.sampled_from(["+", "-", "*", "/", "@", "**", "//"]), min_size=3))
+    expr = terms[0]
+    for op, term in zip(ops, terms[1:]):
+        expr = f"{expr} {op} {term}"
+    if draw(st.booleans()):
+        expr = f"-({expr})"
+    return f"a = {expr}", ["a"]
+
+
+@st.composite
+def _index(draw, names):
+    item = st.sampled_from(
+        [":", "0", "-1", "1:", ":2", "::2", "...", "x.shape[1] - 1", ":x.shape[-1] // 2", "::0"]
+    )
+    items = draw(st.lists(item, min_size=1, max_size=4))
+    return f"b = {draw(st.sampled_from(TENSORS))}[{', '.join(items)}]", ["b"]
+
+
+@st.composite
+def _param(draw, names):
+    dims = draw(st.lists(st.sampled_from(["1", "8", "x.shape[1]", "0", "-1"]), max_size=3))
+    init = draw(st.sampled_from(["", ", init=normal(0, 0.02)", ", init=trunc_normal(std=1)"]))
+    return f"g = param({', '.join(dims)}{init})", ["g"]
+
+
+@st.composite
+def _parts(draw, names):
+    call = draw(
+        st.sampled_from(
+            ["chunk(2, axis=1)", "chunk(3, axis=-1)", "split((1, 2), axis=1)", "split(2)"]
+        )
+    )
+    if draw(st.booleans()):
+        return f"p, q = {call}", ["p", "q"]
+    return f"parts = {call}; b = parts[{draw(st.integers(-2, 2))}]", ["b"]
+
+
+@st.composite
+def _fn_call(draw, names):
+    arg = draw(st.sampled_from(["13", "2.5", "x.shape[1]", "-3", "(1, 2)", "x"]))
+    return f"conv2d(f({arg}), 1)", []
+
+
+V2 = {"arith": _arith, "index": _index, "param": _param, "parts": _parts, "fn": _fn_call}
+FNS = "fn f(v, d = 8) = max(d, int(v + d / 2) // d * d)\nfn g(v) = f(v) + sqrt(abs(v))\n"
 
 
 @st.composite
@@ -478,12 +541,16 @@ def program(draw) -> str:
     block = ""
     if draw(st.booleans()):
         inner = draw(statements([]))
+        if draw(st.booleans()):  # a block with several results
+            inner.append(draw(st.sampled_from(["output input, input | relu", "output a, b"])))
+            body.append(f"p, q = blk({draw(_value('a positive integer'))})")
+        else:
+            body.append(f"blk({draw(_value('a positive integer'))})")
         block = "block blk(c, s = 1) {\n" + "".join(f"  {s}\n" for s in inner) + "}\n"
-        body.append(f"blk({draw(_value('a positive integer'))})")
     if names and draw(st.booleans()):
         body.append(f"output {', '.join(sorted(set(names)))}")
     lines = "".join(f"  {s}\n" for s in body)
-    return f"{block}network A(k = 2) {{\n  input x: {dtype}[{', '.join(dims)}]\n{lines}}}\n"
+    return f"{FNS}{block}network A(k = 2) {{\n  input x: {dtype}[{', '.join(dims)}]\n{lines}}}\n"
 
 
 @settings(FUZZ, max_examples=n(1000))
