@@ -21,8 +21,10 @@ inputs have). Other nodes keep the kernel made once when planning.
     forward = compile(net, init_weights(net, seed=0))   # or a safetensors file
     logits = forward(images)            # images: float32 [N, 3, 224, 224]
 
-Convolutions share their GEMMs out among as many Python threads as the BLAS may use, each
-task on a single-threaded BLAS, where threadpoolctl is installed (compiler/ops/conv.py).
+Convolutions may share their GEMMs out among as many Python threads as the BLAS may use,
+each task on a single-threaded BLAS (with threadpoolctl; compiler/ops/conv.py): faster when
+another process holds a core, slower on an idle machine. A compiled network times both ways
+and keeps the faster (``_GemmTuner``); the results are the same to the bit.
 
 Float16 values are computed in float32 and rounded to float16 after each op; NumPy has no
 bfloat16. Integer inputs accept int64 or int32 arrays (they are only ever indices).
@@ -30,6 +32,9 @@ bfloat16. Integer inputs accept int64 or int32 arrays (they are only ever indice
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -42,6 +47,7 @@ from ..compiler.errors import DlcError
 from ..compiler.ir.graph import Graph, Node
 from ..compiler.ir.symbolic import Sym, evaluate
 from ..compiler.ops import OPS
+from ..compiler.ops.conv import SHARE_GEMMS
 from ..runtime.inputs import InputChecker, dtype_name
 from ..runtime.weights import check_weights
 
@@ -120,8 +126,19 @@ class Compiled:
             )
         self.steps = tuple(steps)
         self._inputs = InputChecker(graph, "NumPy", "{name}.astype(np.{dtype})")
+        self._tuner = _GemmTuner()
 
     def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+        share = self._tuner.choose()
+        token = SHARE_GEMMS.set(share)
+        start = time.perf_counter()
+        try:
+            return self._run(args, kwargs)
+        finally:
+            SHARE_GEMMS.reset(token)
+            self._tuner.record(share, time.perf_counter() - start)
+
+    def _run(self, args: tuple, kwargs: dict) -> np.ndarray | tuple[np.ndarray, ...]:
         env: list[Any] = [None] * self._size
         env[: len(self.graph.inputs)], dims = self._check(args, kwargs)
         for step in self.steps:
@@ -149,6 +166,29 @@ class Compiled:
         xs = [np.asarray(x) for x in self._inputs.order(args, kwargs)]
         dims = self._inputs.check([x.shape for x in xs], [dtype_name(x.dtype) for x in xs], xs)
         return xs, dims
+
+
+class _GemmTuner:
+    """Picks, call by call, whether convolutions share their GEMMs out among Python threads
+    (``conv.SHARE_GEMMS``): each way is timed on alternate calls at first, then the faster of
+    the last few calls is kept, with the other tried again every ``PROBE``-th call, as the
+    load on the machine changes. Both ways give the same bits."""
+
+    PROBE = 16
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.times: dict[bool, deque[float]] = {True: deque(maxlen=3), False: deque(maxlen=3)}
+
+    def choose(self) -> bool:
+        self.calls += 1
+        if min(len(t) for t in self.times.values()) < 2:
+            return self.calls % 2 == 1
+        best = min(self.times, key=lambda way: statistics.median(self.times[way]))
+        return (not best) if self.calls % self.PROBE == 0 else best
+
+    def record(self, share: bool, seconds: float) -> None:
+        self.times[share].append(seconds)
 
 
 def compile(net: Network | Graph, weights: Mapping[str, Any] | str | Path) -> Compiled:

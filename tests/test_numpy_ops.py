@@ -364,3 +364,24 @@ def test_inputs_too_small_for_the_network():
     f = compile(net, weights_for(net))
     message = error(f, np.zeros((1, 3, 8, 16), np.float32))
     assert "H=8" in message and "too small" in message and "would output" in message, message
+
+
+def test_gemm_tuner_tries_both_ways_keeps_the_faster_and_both_give_the_same_bits():
+    pytest.importorskip("threadpoolctl")
+    from dlc.backends.numpy import _GemmTuner
+
+    tuner, ways = _GemmTuner(), []
+    for _ in range(4):  # alternate at first
+        way = tuner.choose()
+        ways.append(way)
+        tuner.record(way, 1.0 if way else 2.0)  # sharing out is the faster here
+    assert ways == [True, False, True, False]
+    later = [tuner.choose() for _ in range(2 * _GemmTuner.PROBE)]  # calls 5 to 36
+    assert [call for call, way in enumerate(later, 5) if not way] == [16, 32]  # probes only
+    net = load(str(SPECS / "unet.dl"))
+    w = weights_for(net)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    f = compile(net, w)
+    first, second = f(x), f(x)  # one call each way
+    assert f._tuner.times[True] and f._tuner.times[False]
+    np.testing.assert_array_equal(first, second)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import itertools
 import math
@@ -130,11 +131,21 @@ def _blas() -> Any:
     return blas if blas.lib_controllers else None
 
 
+# Whether this call shares its GEMMs out (backends/numpy.py times both ways and keeps the
+# faster: on an idle machine the BLAS's own threads win, when another process holds a core
+# the shared-out tasks do). The results are the same to the bit: only whole output rows and
+# columns move between threads.
+SHARE_GEMMS: contextvars.ContextVar[bool] = contextvars.ContextVar("share_gemms", default=True)
+
+
 def blas_threads() -> int:
-    """The threads the BLAS may use now (its limit, as threadpoolctl sets it); 1 without
-    threadpoolctl, when the BLAS's own threads do the work."""
+    """The threads to share GEMMs out among now: the BLAS's limit (as threadpoolctl sets
+    it); 1, leaving the work to the BLAS's own threads, without threadpoolctl or where this
+    call does not share (``SHARE_GEMMS``)."""
     blas = _blas()
-    return max(c.num_threads for c in blas.lib_controllers) if blas else 1
+    if blas is None or not SHARE_GEMMS.get():
+        return 1
+    return max(c.num_threads for c in blas.lib_controllers)
 
 
 @functools.cache
