@@ -24,6 +24,7 @@ from .errors import DlcError
 from .frontend import ast
 from .frontend.parser import parse_expr
 from .frontend.program import Program, load_program
+from .ir.symbolic import Sym
 from .network import Network, _compile
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -253,8 +254,12 @@ def _random_inputs(net: Network, seed: int) -> dict:
 
     from ..runtime.inputs import InputError, example_inputs
 
+    # The batch (a symbol only ever at axis 0) is 1 unless --dim says otherwise.
+    inputs = [net.graph.node(n).type.shape for n in net.graph.inputs]
+    batch = {str(s[0]) for s in inputs if s and isinstance(s[0], Sym)}
+    batch -= {str(d) for s in inputs for d in s[1:] if isinstance(d, Sym)}
     try:
-        return example_inputs(net.graph, np.random.default_rng(seed))
+        return example_inputs(net.graph, np.random.default_rng(seed), dict.fromkeys(batch, 1))
     except InputError as err:
         raise UsageError(f"--random-input: {err.message} (see --dim)") from None
 

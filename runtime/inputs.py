@@ -23,14 +23,14 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..compiler.errors import DlcError
-from ..compiler.ir.graph import INT_DTYPES, Graph
-from ..compiler.ir.symbolic import Sym, evaluate, fmt_shape
+from ..compiler.ir.graph import INT_DTYPES, Graph, TensorType
+from ..compiler.ir.symbolic import Sym, evaluate, fmt_shape, substitute
 from ..compiler.ops import OPS
 from .weights import NP_DTYPES
 
@@ -217,16 +217,20 @@ def _requirements(graph: Graph) -> tuple[tuple, tuple]:
     return tuple(sizes), tuple(values)
 
 
-def example_inputs(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def example_inputs(
+    graph: Graph, rng: np.random.Generator, dims: Mapping[str, int] | None = None
+) -> dict[str, np.ndarray]:
     """Random inputs that pass the checks, by name: floats normal(0, 1), integers uniform
     within what the ops allow (token ids within the vocab), else in [0, 10). Every dim must
-    be known, and the inputs may take at most half this machine's memory, the network's
-    values needing as much again at least (else an InputError)."""
+    be known, or bound by ``dims``, and the inputs may take at most half this machine's
+    memory, the network's values needing as much again at least (else an InputError)."""
     names = list(graph.inputs)
     low, high = [0] * len(names), [_EXAMPLE_INTS - 1] * len(names)
     for r, i, *_ in _requirements(graph)[1]:
         low[i], high[i] = max(low[i], r.lo), min(high[i], r.hi)
     types = [graph.node(name).type for name in names]
+    if dims:
+        types = [TensorType(t.dtype, tuple(substitute(d, dims) for d in t.shape)) for t in types]
     for name, t in zip(names, types):
         symbolic = [str(d) for d in t.shape if not isinstance(d, int)]
         if symbolic:

@@ -208,7 +208,7 @@ def test_dlc_run_reads_an_npz_by_input_name_or_its_only_array(files, capsys):
         (("-i", "ids=nothing.npy"), "--input ids: cannot read nothing.npy"),
         (("-i", "y=nothing.npy"), "--input y: the network's inputs are ids, x"),
         ((), "missing --input for ids, x (or use --random-input)"),
-        (("--random-input",), "--random-input: input ids (int64[N, T]) has symbolic dims: N, T"),
+        (("--random-input",), "--random-input: input ids (int64[1, T]) has symbolic dims: T"),
         (
             ("--random-input", "--dim", "N=10000000000", "--dim", "T=6"),
             "GiB (ids int64[10000000000, 6]",
