@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import shlex
 import sys
@@ -28,6 +29,7 @@ from .ir.symbolic import Sym
 from .network import Network, _compile
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as shells report SIGINT
 
 
 class UsageError(Exception):
@@ -683,6 +685,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SPEC
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a failure no check foresaw (a library's, inside a backend)
+        if os.environ.get("DLC_TRACEBACK"):
+            raise
+        print(
+            f"dlc: error: dlc {args.command} failed: {type(exc).__name__}: {exc} "
+            "(set DLC_TRACEBACK=1 to see where)",
+            file=sys.stderr,
+        )
+        return EXIT_SPEC
 
 
 if __name__ == "__main__":

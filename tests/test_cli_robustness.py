@@ -321,3 +321,18 @@ def test_every_argument_has_help_and_every_command_an_example():
             assert action.help, f"dlc {name} {action.dest}"
     run_help = sub.choices["run"].format_help()
     assert "np.save('x.npy', np.random.rand(1, 3, 32, 32).astype('float32'))" in run_help
+
+
+def test_a_failure_no_check_foresaw_is_one_line_not_a_traceback(tmp_path, capsys):
+    """Token ids computed by arithmetic are not checked before the run: torch's own error
+    still ends as one `dlc: error:` line with exit code 1."""
+    pytest.importorskip("torch")
+    spec = tmp_path / "a.dl"
+    spec.write_text("network A() {\n  input t: int64[N, 4]\n  (t + 5) | embedding(10, 3)\n}\n")
+    np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 9]]))
+    code = main(["run", str(spec), "--input", str(tmp_path / "ids.npy"), "--backend", "torch"])
+    err = capsys.readouterr().err
+    assert (
+        code == 1 and err.startswith("dlc: error: dlc run failed: IndexError") and "\n" == err[-1]
+    )
+    assert "Traceback" not in err
