@@ -133,6 +133,7 @@ KEYWORDS = [
     "init",
     "true",
     "false",
+    "none",
     "and",
     "or",
     "not",

@@ -339,3 +339,20 @@ def test_symbolic_slice_bounds_in_every_backend():
         for got in (dnp.run(n, w, x), built, session.run(None, {"x": x})):
             for g, e in zip(got, expected, strict=True):
                 np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_none_leaves_an_optional_argument_at_its_default():
+    n = load_source(
+        net(
+            "a = clamp(x, min=none, max=1.0)",
+            "b = rmsnorm(x, eps=none)",
+            "output a, b",
+            shape="float32[N, 8]",
+        )
+    )
+    assert dict(n.graph.node("a").attrs) == dict(
+        load_source(net("a = clamp(x, max=1.0)", shape="float32[N, 8]")).graph.node("a").attrs
+    )
+    assert n.graph.node("b").attrs["eps"] is None
+    (err,) = errors(net("dense(none)", shape="float32[N, 8]"))
+    assert "argument 'units' must be a positive integer, got none" in err.message

@@ -80,6 +80,8 @@ class Binding:
     def _check_arg(self, what: str, p: Arg, value: Any, span: Span) -> Any:
         if isinstance(value, Poison) or (isinstance(value, tuple) and POISON in value):
             raise Poisoned
+        if value is None and p.default is None:  # `none`: as if the argument were left out
+            return None
         if isinstance(value, list):
             value = tuple(value)
         elif isinstance(value, Callee) and value.kind == "init":

@@ -123,6 +123,7 @@ class Expressions:
             *BUILTINS,
             *INITIALIZERS,
             "true",
+            "none",
             "false",
         ]
         raise DlcError(f"unknown {kind} '{n}'" + suggest(n, pool) + hint, name.span)

@@ -94,6 +94,8 @@ def describe(v: Any) -> str:
     """A value as a message shows it."""
     if isinstance(v, Tensor):
         return f"a tensor {v.type}"
+    if v is None:
+        return "none"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):

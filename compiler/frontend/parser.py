@@ -346,6 +346,10 @@ class _ToAst:
     def false(self, meta, c):
         return ast.Lit(meta, False)
 
+    @_rule
+    def none(self, meta, c):
+        return ast.Lit(meta, None)
+
     @_leaf
     def name(self, c):
         return ast.Name(_span(self.source, c[0]), c[0].value)
