@@ -8,7 +8,6 @@ any work, so a usage error never leaves a partial output.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import re
 import shlex
@@ -22,7 +21,6 @@ from ..runtime.files import write_text
 from .elaborate.elaborator import constant
 from .elaborate.values import suggest
 from .errors import DlcError
-from .frontend import ast
 from .frontend.parser import parse_expr
 from .frontend.program import Program, load_program
 from .ir.symbolic import Sym
@@ -79,7 +77,7 @@ def _one(args) -> Network:
     program = _read(args.file)
     dims = parse_dims(args.dim)
     net = _compile(program, args.network, dims, parse_overrides(args.set))
-    _check_dims(dims, _symbolic_dims(program.networks[net.name]), f"network {net.name}")
+    _check_dims(dims, net.graph.symbols, f"network {net.name}")
     _warn(net)
     return net
 
@@ -92,26 +90,6 @@ def _check_dims(dims: Mapping[str, int], known: set[str], where: str) -> None:
             + suggest(name, known)
             + f" (dims: {', '.join(sorted(known)) or 'none'})"
         )
-
-
-def _symbolic_dims(network: ast.NetworkDef) -> set[str]:
-    """The capitalised names in the shapes of the network's input declarations."""
-    params = {p.name for p in network.params}
-    found: set[str] = set()
-    stack: list = list(network.body)  # inputs may sit in conditionals: walk the whole body
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.InputDecl):
-            found.update(
-                d.id
-                for d in node.dims
-                if isinstance(d, ast.Name) and d.id[:1].isupper() and d.id not in params
-            )
-        elif isinstance(node, (tuple, list)):
-            stack.extend(node)
-        elif dataclasses.is_dataclass(node):
-            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
-    return found
 
 
 def _warn(net: Network) -> None:
@@ -131,15 +109,17 @@ def cmd_check(args) -> int:
             errors: list[DlcError] = []
             for name in names:
                 try:
-                    _warn(_compile(program, name, dims, overrides))
+                    net = _compile(program, name, dims, overrides)
                 except DlcError as err:
                     errors.extend(err.errors)
+                    continue
+                _warn(net)
+                known |= net.graph.symbols
             # An error with no place in the spec (a --set naming no parameter, --network
             # naming no network) is a usage error, as in every other command.
             for err in errors:
                 if err.span is None:
                     raise UsageError(err.message)
-            known.update(*(_symbolic_dims(program.networks[n]) for n in names))
             if errors:
                 raise DlcError.group(errors)
             print(
@@ -149,7 +129,8 @@ def cmd_check(args) -> int:
         except DlcError as err:
             print(err, file=sys.stderr)
             status = EXIT_SPEC
-    _check_dims(dims, known, "the networks checked")
+    if status == EXIT_OK:  # a network that failed cannot say which dims it has
+        _check_dims(dims, known, "the networks checked")
     return status
 
 

@@ -10,7 +10,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from reference_models_v2 import REFERENCES_V2
+from reference_models_v2 import REFERENCES_V2, CausalConv1d
 from torch import nn
 
 
@@ -139,17 +139,6 @@ class SentimentLSTM(nn.Module):
     def forward(self, tokens):
         out, _ = self.lstm(self.embedding(tokens))
         return self.fc(self.dropout(out[:, -1]))
-
-
-class CausalConv1d(nn.Conv1d):
-    """Conv1d padded on the left only, so the output at t sees inputs up to t."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, dilation: int = 1):
-        super().__init__(cin, cout, kernel, dilation=dilation)
-        self.left_pad = (kernel - 1) * dilation
-
-    def forward(self, x):
-        return super().forward(F.pad(x, (self.left_pad, 0)))
 
 
 class TCNBlock(nn.Module):

@@ -40,6 +40,7 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         self.constraints: list[Constraint] = []
         self.scopes: list[Scope] = []
         self.inputs: list[str] = []
+        self.symbols: set[str] = set()  # named in input shapes (Graph.symbols)
         self.memo: dict[tuple, Template] | None = {} if memo.MEMOIZE_BLOCKS else None
         self.block_sigs: dict[str, Signature] = {}  # see Calls.block_signature
         self.callees: dict[str, Callee] = {}  # see Expressions.lookup
@@ -82,6 +83,7 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
             tuple(names),
             tuple(self.constraints),
             tuple(self.scopes),
+            frozenset(self.symbols),
         )
 
     def _bind_network_params(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> dict:

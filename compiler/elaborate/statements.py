@@ -165,6 +165,7 @@ class Statements:
                         "capitalised name such as N or T",
                         d.span,
                     )
+                self.symbols.add(d.id)
                 dims.append(self.dims.get(d.id, Sym.var(d.id)))
                 continue
             v = self.eval(d, frame)

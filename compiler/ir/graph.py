@@ -158,6 +158,8 @@ class Graph:
     outputs: tuple[str, ...]
     constraints: tuple[Constraint, ...] = ()
     scopes: tuple[Scope, ...] = ()
+    # The symbolic dims the input declarations name (N, T), those bound by --dim included.
+    symbols: frozenset[str] = frozenset()
     _by_name: dict = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, name: str) -> Node:
