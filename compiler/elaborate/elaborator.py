@@ -50,7 +50,7 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
         self.work = 0  # statements and calls counted against MAX_UNROLL (Statements.spend)
 
     def network(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> Graph:
-        env = self._bind_network_params(net, overrides)
+        env = self.bind_params(net, overrides)
         args = MappingProxyType({k: env[k] for k in (p.name for p in net.params) if k in env})
         frame = Frame("", env, None, (), MappingProxyType({}), (), True)
         try:
@@ -86,12 +86,15 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
             frozenset(self.symbols),
         )
 
-    def _bind_network_params(self, net: ast.NetworkDef, overrides: Mapping[str, Any]) -> dict:
+    def bind_params(
+        self, net: ast.NetworkDef | ast.TrainDef, overrides: Mapping[str, Any], what="network"
+    ) -> dict:
+        """The parameters of a network (or a recipe): ``overrides``, else the defaults."""
         known = {p.name for p in net.params}
         for name in overrides:
             if name not in known:
                 raise DlcError(
-                    f"network {net.name} has no parameter '{name}'"
+                    f"{what} {net.name} has no parameter '{name}'"
                     + suggest(name, known)
                     + (f" (parameters: {', '.join(sorted(known))})" if known else ""),
                 )  # no span: the mistake is in the caller's overrides, not in the spec
@@ -104,7 +107,7 @@ class Elaborator(Statements, Calls, Binding, Memo, Expressions):
                 env[p.name] = self.eval(p.default, frame)
             else:
                 raise DlcError(
-                    f"network parameter '{p.name}' has no default; set it "
+                    f"{what} parameter '{p.name}' has no default; set it "
                     f"(dlc ... --set {p.name}=VALUE)",
                     p.span,
                 )

@@ -249,6 +249,16 @@ class NetworkDef:
 
 
 @_node
+class TrainDef:
+    """``train Name(params) { key = value ... }``: a training recipe (LANGUAGE §11)."""
+
+    span: Span
+    name: str
+    params: tuple
+    body: tuple
+
+
+@_node
 class FnDef:
     """``fn name(params) = expr``: a pure function of compile-time values."""
 
@@ -265,3 +275,4 @@ class Module:
     blocks: tuple
     networks: tuple
     functions: tuple
+    trains: tuple

@@ -147,6 +147,7 @@ class _ToAst:
             blocks=tuple(i for i in items if isinstance(i, ast.BlockDef)),
             networks=tuple(i for i in items if isinstance(i, ast.NetworkDef)),
             functions=tuple(i for i in items if isinstance(i, ast.FnDef)),
+            trains=tuple(i for i in items if isinstance(i, ast.TrainDef)),
         )
 
     @_rule
@@ -160,6 +161,10 @@ class _ToAst:
     @_leaf
     def network_def(self, c):
         return ast.NetworkDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
+
+    @_leaf
+    def train_def(self, c):
+        return ast.TrainDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
 
     @_leaf
     def fn_def(self, c):

@@ -13,14 +13,16 @@ from .parser import parse
 
 @dataclass
 class Program:
-    """All the blocks, networks and functions visible from a root file (its imports
-    included): one namespace."""
+    """All the blocks, networks, functions and training recipes visible from a root file
+    (its imports included): one namespace."""
 
     root: str
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
     functions: dict[str, ast.FnDef] = field(default_factory=dict)
     networks: dict[str, ast.NetworkDef] = field(default_factory=dict)
     root_networks: list[str] = field(default_factory=list)  # declared in the root file
+    recipes: dict[str, ast.TrainDef] = field(default_factory=dict)
+    root_recipes: list[str] = field(default_factory=list)
 
 
 def load_program(path: str | Path, text: str | None = None) -> Program:
@@ -70,7 +72,11 @@ def _load(
             errors.append(DlcError(f"cannot import '{imp.path}': {reason} ({target})", imp.span))
     from ..ops import OPS
 
-    for kind, defs in (("block", module.blocks), ("fn", module.functions)):
+    for kind, defs in (
+        ("block", module.blocks),
+        ("fn", module.functions),
+        ("train", module.trains),
+    ):
         for d in defs:
             if d.name in OPS:
                 errors.append(
@@ -83,12 +89,14 @@ def _load(
         ("block", program.blocks, module.blocks),
         ("network", program.networks, module.networks),
         ("fn", program.functions, module.functions),
+        ("train", program.recipes, module.trains),
     ):
         for d in defs:
             other = (
                 program.blocks.get(d.name)
                 or program.networks.get(d.name)
                 or program.functions.get(d.name)
+                or program.recipes.get(d.name)
             )
             if other is not None:
                 errors.append(
@@ -98,6 +106,8 @@ def _load(
             table[d.name] = d
             if root and kind == "network":
                 program.root_networks.append(d.name)
+            elif root and kind == "train":
+                program.root_recipes.append(d.name)
 
 
 def read_source(path: Path) -> str:
