@@ -103,16 +103,25 @@ def _restore(source: str, network: str, key: str) -> nn.Module:
     return cls.__new__(cls)
 
 
-def build(net: Network, weights: Mapping[str, Any] | str | Path | None = None) -> nn.Module:
+def build(
+    net: Network,
+    weights: Mapping[str, Any] | str | Path | None = None,
+    *,
+    check_inputs: bool = True,
+) -> nn.Module:
     """The network as a ``torch.nn.Module`` (a ``CompiledModule``).
+
+    ``check_inputs=False`` gives the generated class itself, without the checking layer
+    (the training loop checks its data once, before the first step, not every call).
 
     ``weights``: a dict of arrays or a safetensors path, keyed by IR name, validated as
     every backend does (``check_weights``). Without weights, each layer keeps PyTorch's
     default initialisation, except parameters with an ``init`` in the spec.
     """
     graph = net.graph
-    module = _classes(emit(net), graph.name)[""]()
-    module._dlc_check = InputChecker(graph, "PyTorch", "{name}.to(torch.{dtype})")
+    module = _classes(emit(net), graph.name)["" if check_inputs else graph.name]()
+    if check_inputs:
+        module._dlc_check = InputChecker(graph, "PyTorch", "{name}.to(torch.{dtype})")
     if weights is not None:
         arrays = check_weights(graph, weights)
         state = {k: torch.tensor(np.asarray(v)) for k, v in arrays.items()}

@@ -1,4 +1,5 @@
-"""The ``dlc`` command line: check, summary, init, run, compile, ir, ops, completion.
+"""The ``dlc`` command line: check, summary, init, run, compile, ir, ops, train, eval, plot,
+completion.
 
 Exit codes: 0 success, 1 errors in a spec or bad data (weights, inputs), 2 usage errors
 (bad flags, unreadable files, missing optional packages). Every flag is checked before
@@ -25,6 +26,7 @@ from .frontend.parser import parse_expr
 from .frontend.program import Program, load_program
 from .ir.symbolic import Sym
 from .network import Network, _compile
+from .recipe.elaborate import load_recipe
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # as shells report SIGINT
@@ -117,14 +119,21 @@ def cmd_check(args) -> int:
                 known |= net.graph.symbols
             # An error with no place in the spec (a --set naming no parameter, --network
             # naming no network) is a usage error, as in every other command.
+            recipes = [] if args.network else program.root_recipes
+            for name in recipes:
+                try:
+                    load_recipe(program, name)
+                except DlcError as err:
+                    errors.extend(err.errors)
             for err in errors:
                 if err.span is None:
                     raise UsageError(err.message)
             if errors:
                 raise DlcError.group(errors)
             print(
-                f"{path}: ok ({len(names)} network{'s' if len(names) != 1 else ''}"
-                f"{': ' + ', '.join(names) if names else ''})"
+                f"{path}: ok ({_count(names, 'network')}"
+                + (f"; {_count(recipes, 'recipe')}" if recipes else "")
+                + ")"
             )
         except DlcError as err:
             print(err, file=sys.stderr)
@@ -134,13 +143,52 @@ def cmd_check(args) -> int:
     return status
 
 
+def _count(names: list[str], what: str) -> str:
+    return f"{len(names)} {what}{'s' if len(names) != 1 else ''}" + (
+        f": {', '.join(names)}" if names else ""
+    )
+
+
 def cmd_summary(args) -> int:
+    if args.recipe is not None:
+        from ..training.commands import recipe_summary
+
+        if args.network or args.dim:
+            raise UsageError("--recipe: the recipe names its network (drop --network, --dim)")
+        return recipe_summary(args, parse_overrides(args.set))
     net = _one(args)
     print(
         net.summary(format=args.format, depth=args.depth),
         end="" if args.format == "table" else "\n",
     )
     return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from ..training.commands import cmd_train as train
+
+    return train(args, parse_overrides(args.set))
+
+
+def cmd_eval(args) -> int:
+    from ..training.commands import cmd_eval as evaluate
+
+    return evaluate(args, parse_overrides(args.set), _data_source(args))
+
+
+def _data_source(args):
+    """``--data``: a source expression, or a path read as the recipe's data source is."""
+    if args.data is None:
+        return None
+    from .recipe.elaborate import data_source
+
+    return data_source(_read(args.file), args.recipe, args.data)
+
+
+def cmd_plot(args) -> int:
+    from ..training.commands import cmd_plot as plot
+
+    return plot(args)
 
 
 def cmd_ir(args) -> int:
@@ -475,6 +523,9 @@ def _packages(args) -> list[tuple[str, str]]:
         (backend == "onnxruntime", "--backend onnxruntime", "onnx"),
         (backend == "onnxruntime", "--backend onnxruntime", "onnxruntime"),
         (target == "onnx", "--target onnx", "onnx"),
+        (args.command in ("train", "eval"), f"dlc {args.command}", "torch"),
+        (args.command in ("train", "eval"), f"dlc {args.command}", "safetensors"),
+        (args.command == "plot", "dlc plot", "matplotlib"),
     ]
     return [(purpose, package) for given, purpose, package in needs if given]
 
@@ -493,6 +544,11 @@ EXAMPLES = {
     "-o resnet18.onnx\n  dlc compile specs/lenet5.dl --target torch -o lenet5.py",
     "ir": "dlc ir specs/lenet5.dl --set classes=100",
     "ops": "dlc ops --format markdown > ops.md",
+    "train": "dlc train specs/digits.dl --set lr=0.1\n"
+    "  dlc train specs/digits.dl --resume runs/DigitsSGD\n"
+    "  dlc train specs/digits.dl --nproc 2",
+    "eval": "dlc eval specs/digits.dl --weights runs/DigitsSGD/weights.safetensors",
+    "plot": "dlc plot runs/DigitsSGD -o curves.svg",
     "completion": "dlc completion bash > ~/.local/share/bash-completion/completions/dlc\n"
     "  dlc completion zsh > ~/.zfunc/_dlc\n"
     "  dlc completion fish > ~/.config/fish/completions/dlc.fish",
@@ -567,6 +623,18 @@ def _common(p: argparse.ArgumentParser, files: bool = False) -> None:
     )
 
 
+def _recipe_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="the .dl file")
+    p.add_argument("--recipe", "-r", help="which train section (needed if it has several)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a recipe parameter (a .dl expression)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlc", description="Compile .dl network specs.")
     parser.add_argument("--version", action="version", version=f"dlc {__version__}")
@@ -578,6 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument("--depth", type=_natural, help="block nesting levels to show (0: none)")
+    p.add_argument(
+        "--recipe", "-r", help="show a train section's network and resolved recipe (reads its data)"
+    )
     p.set_defaults(run=cmd_summary)
     p = _command(sub, "init", "write deterministic initial weights (safetensors)")
     _common(p)
@@ -636,6 +707,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json", "markdown"), default="text", help="output format"
     )
     p.set_defaults(run=cmd_ops)
+    p = _command(sub, "train", "train a network by a train section of its file")
+    _recipe_flags(p)
+    p.add_argument("--out", "-o", metavar="DIR", help="the run folder (default: runs/RECIPE)")
+    p.add_argument("--resume", metavar="DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument(
+        "--nproc", type=_natural, metavar="N", help="train in N processes (torch.distributed)"
+    )
+    p.set_defaults(run=cmd_train)
+    p = _command(sub, "eval", "a recipe's loss and metrics on its test split or --data")
+    _recipe_flags(p)
+    p.add_argument("--weights", required=True, metavar="W", help="a safetensors file")
+    p.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="a data file (read as the recipe's data is) or a source: 'npz(\"x.npz\", ...)'",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.set_defaults(run=cmd_eval)
+    p = _command(sub, "plot", "draw a run's learning curves (SVG, PNG or PDF)")
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder of dlc train")
+    p.add_argument("-o", "--output", metavar="OUT", help="default: RUN_DIR/curves.svg")
+    p.set_defaults(run=cmd_plot)
     p = _command(sub, "completion", "print a shell completion script")
     p.add_argument("shell", choices=SHELLS, help="the shell")
     p.set_defaults(run=cmd_completion)

@@ -15,6 +15,9 @@ EXTRAS = {
     "onnx": "onnx",
     "onnxruntime": "onnx",
     "safetensors": "weights",
+    "PIL": "train",
+    "matplotlib": "plot",
+    "tensorboard": "tensorboard",
 }
 
 

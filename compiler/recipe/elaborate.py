@@ -361,6 +361,53 @@ def select_recipe(program: Program, recipe: str | None) -> str:
     return recipe
 
 
+def load_recipe(
+    program: Program, name: str | None, overrides: Mapping[str, Any] | None = None
+) -> tuple[Recipe, Any]:
+    """A recipe of ``program`` elaborated, with its network compiled and checked against it."""
+    from ..network import _compile
+
+    r = elaborate_recipe(program, select_recipe(program, name), overrides)
+    net = _compile(program, r.model.network, None, r.model.args)
+    check_against_network(r, net)
+    return r, net
+
+
+def data_source(program: Program, recipe: str | None, text: str) -> FnCall:
+    """``--data``: a source expression (``npz("x.npz", target = "y")``), or a path read as
+    the recipe's own data is (a folder: images); paths relative to the working folder."""
+    from ..frontend.parser import parse_expr
+
+    r, _ = load_recipe(program, recipe)
+    try:
+        expr = parse_expr(text, "--data")
+    except DlcError:
+        expr = None
+    if isinstance(expr, ast.Call):
+        frame = Frame("", {}, None, (), {}, (), True)
+        call = _RecipeElaborator(program).fn_call(expr, "source", frame)
+    else:
+        path = Path(text)
+        kind = "images" if path.is_dir() else path.suffix.lstrip(".").lower()
+        if kind not in FUNCTIONS["source"]:
+            raise DlcError(
+                f"--data {text}: not a .npz, .safetensors or .csv file or an image folder; "
+                'or write a source: \'npz("file.npz", x = "images", target = "labels")\''
+            )
+        args = dict(r.data.args) if r.data.name == kind else {}
+        args["path"] = text
+        if kind == "images" and "size" not in args:
+            raise DlcError(f"--data {text}: write the size: 'images(\"{text}\", size = (h, w))'")
+        fn = FUNCTIONS["source"][kind]
+        for p in fn.params:
+            args.setdefault(p.name, r.data.args.get(p.name, p.default))
+        if fn.extra:
+            args.setdefault(fn.extra, r.data.args.get(fn.extra, {}))
+        call = FnCall(kind, args, None)
+    call.args["path"] = str(Path(call.args["path"]).resolve())
+    return call
+
+
 def check_against_network(recipe: Recipe, net) -> None:
     """What the recipe asks of its network: outputs that exist, class axes for class
     losses and metrics, an input that the augmentations fit. Raises DlcError."""
