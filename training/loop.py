@@ -14,6 +14,8 @@ Design choices, each for a property the recipe promises:
   ``DistributedSampler``, which would shard the epoch instead and so change which examples
   meet in a batch); losses are sums over the global count, so the gradient DDP averages is
   the single-process gradient of the same global batch, and the loss curves agree.
+  Augmentation runs on the global batch before the split, so its draws are a single
+  process's too; dropout masks and BatchNorm statistics stay per rank, as in any DDP run.
 """
 
 from __future__ import annotations
@@ -233,12 +235,13 @@ class Trainer:
         sync = ranks.world > 1
         for b in range(skip, batches):
             idx = perm[b * r.batch : (b + 1) * r.batch]
-            if sync:
-                idx = idx.tensor_split(ranks.world)[ranks.rank]
             x = [t.index_select(0, idx) for t in xs]
             t = y.index_select(0, idx)
-            if self.steps:
+            if self.steps:  # on the global batch: the draws of a single process
                 x[0] = augment.apply(x[0], self.steps, aug)
+            if sync:  # this rank's share of the global batch
+                x = [v.tensor_split(ranks.world)[ranks.rank] for v in x]
+                t = t.tensor_split(ranks.world)[ranks.rank]
             first = b % r.accumulate == 0
             if first:
                 for group in self.opt.param_groups:
@@ -260,7 +263,7 @@ class Trainer:
             if r.metrics:
                 metric_rows += self._metrics(outs, t)
             if progress is not None:
-                progress(b + 1, batches, len(idx) * ranks.world, loss_rows)
+                progress(b + 1, batches, len(idx), loss_rows)
             stop = flag["stop"]
             if sync:
                 stop = bool(ranks.sum(torch.tensor([float(stop)])).item())

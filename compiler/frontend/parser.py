@@ -295,6 +295,10 @@ class _ToAst:
         return ast.Kwarg(meta, "init", c[0])
 
     @_rule
+    def output_kwarg(self, meta, c):
+        return ast.Kwarg(meta, "output", c[0])
+
+    @_rule
     def index(self, meta, c):
         return ast.Index(meta, c[0], tuple(c[1:]))
 

@@ -1,0 +1,425 @@
+"""Training recipes end to end (LANGUAGE §11): tiny networks on tiny data, checked against
+independent references — torch.nn.functional's losses, torch.optim.lr_scheduler's rates,
+a hand-written PyTorch loop — and for the run's promises: determinism, exact resume,
+early stopping, Ctrl-C, located errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.numpy import load_file
+
+from dlc.compiler.cli import main
+from dlc.compiler.errors import DlcError
+from dlc.compiler.recipe.recipe import FnCall
+from dlc.compiler.recipe.schema import FUNCTIONS
+from dlc.training import evaluate, fit
+from dlc.training.objectives import loss_sums, metric_sums
+from dlc.training.schedules import Schedule
+
+NET = """
+network Mlp(hidden = 16) {
+  input x: float32[N, 6]
+  dense(hidden) | tanh | dense(3)
+}
+"""
+
+
+def recipe(body: str, params: str = "lr = 0.1, epochs = 4") -> str:
+    return NET + f"train Fit({params}) {{\n{body}\n}}\n"
+
+
+BASE = """
+  model = Mlp
+  data = npz("data.npz", target = "y")
+  val = 0.25
+  loss = cross_entropy
+  metrics = [accuracy]
+  optimizer = sgd(lr, momentum = 0.9)
+  batch = 16
+  epochs = epochs
+"""
+
+
+def write_data(folder: Path, n: int = 96, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    np.savez(folder / "data.npz", x=x, y=y)
+
+
+@pytest.fixture
+def spec(tmp_path):
+    write_data(tmp_path)
+
+    def make(body: str = BASE, params: str = "lr = 0.1, epochs = 4") -> Path:
+        path = tmp_path / "fit.dl"
+        path.write_text(recipe(body, params))
+        return path
+
+    return make
+
+
+def weights(run_dir: Path) -> dict[str, np.ndarray]:
+    return load_file(run_dir / "weights.safetensors")
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+# ---- the run's promises ---------------------------------------------------------------
+
+
+def test_trains_and_writes_the_run(spec, tmp_path):
+    res = fit(spec(), out=tmp_path / "run")
+    run = tmp_path / "run"
+    assert [h["epoch"] for h in res.history] == [1, 2, 3, 4]
+    assert res.history[-1]["train.loss"] < res.history[0]["train.loss"]
+    doc = json.loads((run / "recipe.json").read_text())
+    assert doc["recipe"]["optimizer"]["args"]["momentum"] == 0.9
+    assert doc["data"] == {"train": 72, "val": 24, "test": 0}
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header == [
+        "epoch",
+        "train.loss",
+        "train.accuracy",
+        "val.loss",
+        "val.accuracy",
+        "lr",
+        "time",
+    ]
+    assert same(weights(run), res.weights)
+    assert len(list((run / "checkpoints").iterdir())) == 2  # checkpoint(keep = 2)
+
+
+def test_same_seed_same_weights_bit_for_bit(spec, tmp_path):
+    path = spec(BASE + "  deterministic = true\n  augment = [noise(0.1)]")
+    a = fit(path, out=tmp_path / "a")
+    b = fit(path, out=tmp_path / "b")
+    assert same(a.weights, b.weights)
+    other = fit(spec(BASE + "  seed = 1"), out=tmp_path / "d")
+    assert not same(a.weights, other.weights)
+
+
+def test_resume_continues_exactly(spec, tmp_path):
+    """Two epochs, stop, two more: the weights of four epochs in one go, bit for bit (a
+    schedule that does not depend on the number of epochs, so that both runs share it)."""
+    body = BASE + "  schedule = step(every = 1, gamma = 0.5)\n  augment = [noise(0.1)]\n"
+    path = spec(body)
+    whole = fit(path, out=tmp_path / "whole", epochs=4)
+    part = fit(path, out=tmp_path / "part", epochs=2)
+    assert len(part.history) == 2
+    rest = fit(path, resume=tmp_path / "part", epochs=4)
+    assert same(whole.weights, rest.weights)
+    assert [h["train.loss"] for h in rest.history] == [h["train.loss"] for h in whole.history]
+
+
+def test_ctrl_c_saves_and_resume_is_exact(spec, tmp_path):
+    """A real SIGINT to `dlc train` mid-run: exit 130 with a checkpoint, and resuming gives
+    the uninterrupted run's weights bit for bit, wherever it stopped."""
+    path = spec(
+        BASE + "  schedule = cosine(warmup = 1)\n  augment = [noise(0.05)]", "lr = 0.1, epochs = 30"
+    )
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "dlc", "train", str(path), "--device", "cpu"]
+    proc = subprocess.Popen([*cmd, "-o", str(tmp_path / "cut")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    ckpts = tmp_path / "cut" / "checkpoints"
+    deadline = time.monotonic() + 60
+    while not (ckpts.is_dir() and any(ckpts.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "--resume" in out
+    subprocess.run(
+        [*cmd, "--resume", str(tmp_path / "cut")], env=env, check=True, capture_output=True
+    )
+    whole = fit(path, out=tmp_path / "whole", device="cpu")
+    assert same(weights(tmp_path / "cut"), whole.weights)
+
+
+def test_early_stop_restores_the_best_weights(spec, tmp_path):
+    body = BASE + '  early_stop(monitor = "val.loss", patience = 2)\n'
+    res = fit(spec(body, "lr = 2.5, epochs = 40"), out=tmp_path / "run")
+    losses = [h["val.loss"] for h in res.history]
+    best = int(np.argmin(losses))
+    assert res.stopped_early and len(losses) == best + 1 + 2  # two epochs without progress
+    assert res.best["epoch"] == best
+    assert same(res.weights, load_file(tmp_path / "run" / "best.safetensors"))
+    scores = evaluate(spec(body, "lr = 2.5, epochs = 40"), weights=tmp_path / "run" / "weights.safetensors",
+                      data=FnCall("npz", {"path": str(tmp_path / "data.npz"), "target": "y", "arrays": {}}))  # fmt: skip
+    assert scores["examples"] == 96
+
+
+def test_matches_a_hand_written_loop(spec, tmp_path):
+    """The recipe's run equals a plain PyTorch loop over the same data order, module and
+    optimiser: plain SGD, constant rate, no augmentation."""
+    from dlc.backends.torch import build
+    from dlc.compiler import load
+    from dlc.runtime.weights import init_weights
+    from dlc.training.loop import _generator
+
+    res = fit(spec(BASE.replace("val = 0.25", "")), out=tmp_path / "run", epochs=3)
+    net = load(tmp_path / "fit.dl", "Mlp")
+    model = build(net, init_weights(net, seed=0))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    data = np.load(tmp_path / "data.npz")
+    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    for epoch in range(3):
+        perm = torch.randperm(96, generator=_generator(0, epoch, 0))
+        for i in range(0, 96, 16):
+            idx = perm[i : i + 16]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for k, v in model.state_dict().items():
+        np.testing.assert_allclose(res.weights[k], v.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_two_processes_match_one(spec, tmp_path):
+    """--nproc 2 (gloo, CPU): the same global batches, so the same loss curve."""
+    path = spec(BASE + "  augment = [noise(0.05)]")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "dlc", "train", str(path), "--device", "cpu"]
+    done = subprocess.run([*cmd, "--nproc", "2", "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    one = fit(path, out=tmp_path / "one", device="cpu")
+    two = (tmp_path / "two" / "metrics.csv").read_text().splitlines()[1:]
+    for h, line in zip(one.history, two):
+        cells = line.split(",")
+        assert math.isclose(float(cells[1]), h["train.loss"], rel_tol=1e-4)
+        assert math.isclose(float(cells[3]), h["val.loss"], rel_tol=1e-4)
+    assert len(two) == len(one.history)
+    for k, v in weights(tmp_path / "two").items():
+        np.testing.assert_allclose(v, one.weights[k], rtol=1e-3, atol=1e-5)
+
+
+# ---- the language: located errors before any data is read ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("  lerning_rate = 0.1", "unknown recipe key 'lerning_rate'"),
+        ("  optimizer = sgd(lr, momentm = 0.9)", "did you mean 'momentum'"),
+        ("  optimizer = sgd()", "needs the argument 'lr'"),
+        ("  optimizer = cross_entropy", "expected an optimizer"),
+        ("  batch = 0", "batch: expected an integer ≥ 1, got 0"),
+        ('  precision = "fp8"', 'one of "fp32", "bf16", "fp16"'),
+        ("  model = Mlpp", "did you mean 'Mlp'"),
+        ('  early_stop(monitor = "val.acc")', "did you mean 'val.accuracy'"),
+        ("  val = 1.5", "a fraction in (0, 1)"),
+        ('  loss = cross_entropy(output = "aux")', "has no output 'aux'"),
+        ("  metrics = [top_k(5)]", "top_k(5) of 3 classes"),
+        ("  augment = [rotate(10)]", "needs an input of rank ≥ 4"),
+        ("  loss = cross_entropy - mse", "not '-'"),
+        ("  optimizer = sgd(lr, nesterov = true)", "needs momentum > 0"),
+        ("  repeat 2 { batch = 3 }", "has no meaning in a train section"),
+    ],
+)
+def test_recipe_mistakes_are_located(spec, capsys, line, message):
+    path = spec(BASE + line)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    n = recipe(BASE + line).splitlines().index(line) + 1
+    assert f"fit.dl:{n}:" in err
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x": np.zeros((8, 5), np.float32), "y": np.zeros(8, np.int64)}, "axis 1"),
+        ({"x": np.zeros((8, 6), np.float32), "y": np.zeros(7, np.int64)}, "examples"),
+        ({"x": np.zeros((8, 6), np.float32), "y": np.full(8, 3)}, "holds class 3"),
+        ({"x": np.zeros((8, 6), np.float32), "y": np.zeros((8, 2), np.int64)}, "needs class ids"),
+        ({"x": np.zeros((8, 6, 1), np.float32), "y": np.zeros(8, np.int64)}, "rank"),
+    ],
+)
+def test_data_that_does_not_fit_is_located(spec, tmp_path, capsys, arrays, message):
+    path = spec()
+    np.savez(tmp_path / "data.npz", **arrays)
+    assert main(["train", str(path), "-o", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "fit.dl:" in err
+    assert not (tmp_path / "run").exists()  # nothing written before the checks pass
+
+
+def test_a_previous_run_is_never_overwritten(spec, tmp_path, capsys):
+    path = spec()
+    fit(path, out=tmp_path / "run", epochs=1)
+    assert main(["train", str(path), "-o", str(tmp_path / "run")]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+# ---- independent references: torch's losses, metrics and schedulers -------------------------
+
+
+def _call(kind: str, name: str, **args) -> FnCall:
+    fn = FUNCTIONS[kind][name]
+    full = {p.name: args.get(p.name, p.default) for p in fn.params}
+    return FnCall(name, full)
+
+
+@pytest.mark.parametrize(
+    "name, args, reference",
+    [
+        (
+            "cross_entropy",
+            {"label_smoothing": 0.1},
+            lambda o, t: F.cross_entropy(o, t, label_smoothing=0.1),
+        ),
+        ("nll", {}, lambda o, t: F.nll_loss(o.log_softmax(1), t)),
+    ],
+)
+def test_class_losses_are_torch_means(name, args, reference):
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(12, 5, generator=g)
+    tgt = torch.randint(0, 5, (12,), generator=g)
+    tgt[3] = -100  # ignore_index
+    x = out.log_softmax(1) if name == "nll" else out
+    s, c = loss_sums(_call("loss", name, **args), x, tgt)
+    torch.testing.assert_close(s / c, reference(out, tgt))
+
+
+@pytest.mark.parametrize(
+    "name, reference",
+    [("mse", F.mse_loss), ("l1", F.l1_loss), ("smooth_l1", F.smooth_l1_loss),
+     ("bce_with_logits", lambda o, t: F.binary_cross_entropy_with_logits(o, t.sigmoid()))],
+)  # fmt: skip
+def test_regression_losses_are_torch_means(name, reference):
+    g = torch.Generator().manual_seed(1)
+    out, tgt = torch.randn(7, 3, generator=g), torch.randn(7, 3, generator=g)
+    if name == "bce_with_logits":
+        tgt = tgt.sigmoid()
+        reference_value = F.binary_cross_entropy_with_logits(out, tgt)
+    else:
+        reference_value = reference(out, tgt)
+    s, c = loss_sums(_call("loss", name), out, tgt)
+    torch.testing.assert_close(s / c, reference_value)
+
+
+def test_sequence_cross_entropy_uses_the_last_axis():
+    g = torch.Generator().manual_seed(2)
+    out, tgt = torch.randn(2, 7, 4, generator=g), torch.randint(0, 4, (2, 7), generator=g)
+    s, c = loss_sums(_call("loss", "cross_entropy"), out, tgt)
+    torch.testing.assert_close(s / c, F.cross_entropy(out.transpose(1, 2), tgt))
+
+
+def test_accuracy_and_top_k():
+    scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    tgt = torch.tensor([1, 1, 0, 0])
+    s, c = metric_sums(_call("metric", "accuracy"), scores, tgt)
+    assert (s / c).item() == 0.5  # rows 0 and 3
+    s, c = metric_sums(_call("metric", "top_k", k=2), scores, tgt)
+    assert (s / c).item() == 0.75  # all but row 2
+
+
+def _torch_rates(make, steps_per_epoch: int, epochs: int, per_step: bool) -> list[float]:
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = make(opt)
+    rates = []
+    for _ in range(epochs):
+        for _ in range(steps_per_epoch):
+            rates.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if per_step:
+                sched.step()
+        if not per_step:
+            sched.step()
+    return rates
+
+
+S = torch.optim.lr_scheduler
+
+
+@pytest.mark.parametrize(
+    "name, args, make, per_step",
+    [
+        ("step", {"every": 2, "gamma": 0.5}, lambda o: S.StepLR(o, 2, 0.5), False),
+        ("multistep", {"milestones": (2, 3)}, lambda o: S.MultiStepLR(o, [2, 3], 0.1), False),
+        ("exponential", {"gamma": 0.8}, lambda o: S.ExponentialLR(o, 0.8), False),
+        ("cosine", {"min_lr": 0.01}, lambda o: S.CosineAnnealingLR(o, 15, 0.01), True),
+        ("onecycle", {"max_lr": 1.0}, lambda o: S.OneCycleLR(o, 1.0, total_steps=15, cycle_momentum=False), True),
+    ],
+)  # fmt: skip
+def test_schedules_match_torch(name, args, make, per_step):
+    sched = Schedule(_call("schedule", name, **args), 0.1, epochs=5, steps_per_epoch=3)
+    ours = [sched.lr(s) for s in range(15)]
+    np.testing.assert_allclose(ours, _torch_rates(make, 3, 5, per_step), rtol=1e-9, atol=1e-12)
+
+
+def test_plateau_matches_torch():
+    values = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85, 0.85]
+    sched = Schedule(_call("schedule", "plateau", patience=2, factor=0.5), 0.1, 10, 1)
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    ref = S.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    for v in values:
+        assert math.isclose(sched.lr(0), opt.param_groups[0]["lr"])
+        sched.end_epoch({"val.loss": v})
+        ref.step(v)
+    assert math.isclose(sched.lr(0), opt.param_groups[0]["lr"])
+
+
+def test_warmup_is_linear_per_step():
+    sched = Schedule(_call("schedule", "constant", warmup=2), 0.3, epochs=4, steps_per_epoch=5)
+    np.testing.assert_allclose(
+        [sched.lr(s) for s in range(11)], [0.3 * (s + 1) / 10 for s in range(10)] + [0.3]
+    )
+
+
+def test_summary_recipe_shows_the_resolved_recipe(spec, capsys):
+    assert main(["summary", str(spec()), "--recipe", "Fit", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["steps_per_epoch"] == 72 // 16 + 1
+    assert doc["network"]["params"] == 6 * 16 + 16 + 16 * 3 + 3
+    assert doc["recipe"]["optimizer"] == {
+        "name": "sgd",
+        "args": {
+            "lr": 0.1,
+            "momentum": 0.9,
+            "dampening": 0.0,
+            "nesterov": False,
+            "weight_decay": 0.0,
+        },
+    }
+
+
+def test_digits_example_reaches_97_percent(tmp_path):
+    """The README's example: scikit-learn's digits to ≥ 97% validation accuracy."""
+    spec_path = Path(__file__).resolve().parent.parent / "specs" / "digits.dl"
+    res = fit(spec_path, out=tmp_path / "run", device="cpu")
+    assert max(h["val.accuracy"] for h in res.history) >= 0.97
+    assert res.curves is not None and res.curves.read_text().startswith("<?xml")
+
+
+def test_missing_torch_is_explained(monkeypatch, capsys, spec):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a)
+    )
+    assert main(["train", str(spec())]) == 2
+    assert "needs torch" in capsys.readouterr().err
+
+
+def test_fit_errors_are_dlc_errors(tmp_path):
+    with pytest.raises(DlcError, match="has no train section"):
+        (tmp_path / "n.dl").write_text(NET)
+        fit(tmp_path / "n.dl")
