@@ -134,7 +134,13 @@ def test_ctrl_c_saves_and_resume_is_exact(spec, tmp_path):
     )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "dlc", "train", str(path), "--device", "cpu"]
-    proc = subprocess.Popen([*cmd, "-o", str(tmp_path / "cut")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "-o", str(tmp_path / "cut")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ckpts = tmp_path / "cut" / "checkpoints"
     deadline = time.monotonic() + 60
     while not (ckpts.is_dir() and any(ckpts.iterdir())) and time.monotonic() < deadline:
@@ -158,8 +164,11 @@ def test_early_stop_restores_the_best_weights(spec, tmp_path):
     assert res.stopped_early and len(losses) == best + 1 + 2  # two epochs without progress
     assert res.best["epoch"] == best
     assert same(res.weights, load_file(tmp_path / "run" / "best.safetensors"))
-    scores = evaluate(spec(body, "lr = 2.5, epochs = 40"), weights=tmp_path / "run" / "weights.safetensors",
-                      data=FnCall("npz", {"path": str(tmp_path / "data.npz"), "target": "y", "arrays": {}}))  # fmt: skip
+    scores = evaluate(
+        spec(body, "lr = 2.5, epochs = 40"),
+        weights=tmp_path / "run" / "weights.safetensors",
+        data=FnCall("npz", {"path": str(tmp_path / "data.npz"), "target": "y", "arrays": {}}),
+    )
     assert scores["examples"] == 96
 
 
@@ -194,7 +203,13 @@ def test_two_processes_match_one(spec, tmp_path):
     path = spec(BASE + "  augment = [noise(0.05)]")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "dlc", "train", str(path), "--device", "cpu"]
-    done = subprocess.run([*cmd, "--nproc", "2", "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*cmd, "--nproc", "2", "-o", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     one = fit(path, out=tmp_path / "one", device="cpu")
     two = (tmp_path / "two" / "metrics.csv").read_text().splitlines()[1:]
@@ -297,9 +312,13 @@ def test_class_losses_are_torch_means(name, args, reference):
 
 @pytest.mark.parametrize(
     "name, reference",
-    [("mse", F.mse_loss), ("l1", F.l1_loss), ("smooth_l1", F.smooth_l1_loss),
-     ("bce_with_logits", lambda o, t: F.binary_cross_entropy_with_logits(o, t.sigmoid()))],
-)  # fmt: skip
+    [
+        ("mse", F.mse_loss),
+        ("l1", F.l1_loss),
+        ("smooth_l1", F.smooth_l1_loss),
+        ("bce_with_logits", lambda o, t: F.binary_cross_entropy_with_logits(o, t.sigmoid())),
+    ],
+)
 def test_regression_losses_are_torch_means(name, reference):
     g = torch.Generator().manual_seed(1)
     out, tgt = torch.randn(7, 3, generator=g), torch.randn(7, 3, generator=g)
@@ -354,9 +373,14 @@ S = torch.optim.lr_scheduler
         ("multistep", {"milestones": (2, 3)}, lambda o: S.MultiStepLR(o, [2, 3], 0.1), False),
         ("exponential", {"gamma": 0.8}, lambda o: S.ExponentialLR(o, 0.8), False),
         ("cosine", {"min_lr": 0.01}, lambda o: S.CosineAnnealingLR(o, 15, 0.01), True),
-        ("onecycle", {"max_lr": 1.0}, lambda o: S.OneCycleLR(o, 1.0, total_steps=15, cycle_momentum=False), True),
+        (
+            "onecycle",
+            {"max_lr": 1.0},
+            lambda o: S.OneCycleLR(o, 1.0, total_steps=15, cycle_momentum=False),
+            True,
+        ),
     ],
-)  # fmt: skip
+)
 def test_schedules_match_torch(name, args, make, per_step):
     sched = Schedule(_call("schedule", name, **args), 0.1, epochs=5, steps_per_epoch=3)
     ours = [sched.lr(s) for s in range(15)]
