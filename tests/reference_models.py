@@ -300,6 +300,26 @@ class CausalDecoder(nn.Module):
         return self.lm_head(self.norm(self.layers(x)))
 
 
+class DigitNet(nn.Sequential):
+    """specs/digits.dl: a small CNN for 8x8 digit images."""
+
+    def __init__(self, width: int = 32, classes: int = 10):
+        super().__init__(
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(2 * width * 16, 128),
+            nn.ReLU(),
+            nn.Linear(128, classes),
+        )
+
+
 def _images(channels: int, size: int):
     return lambda: (torch.randn(2, channels, size, size),)
 
@@ -310,6 +330,7 @@ def _tokens(vocab: int, length: int):
 
 REFERENCES = {
     "lenet5.dl": (LeNet5, _images(1, 32)),
+    "digits.dl": (DigitNet, _images(1, 8)),
     "resnet18.dl": (lambda: ResNet(BasicBlock, (2, 2, 2, 2)), _images(3, 64)),
     "resnet34.dl": (lambda: ResNet(BasicBlock, (3, 4, 6, 3)), _images(3, 64)),
     "resnet50.dl": (lambda: ResNet(Bottleneck, (3, 4, 6, 3)), _images(3, 64)),
