@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.set_defaults(run=cmd_eval)
     p = _command(sub, "plot", "draw a run's learning curves (SVG, PNG or PDF)")
-    p.add_argument("run", metavar="RUN_DIR", help="a run folder of dlc train")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of dlc train")
     p.add_argument("-o", "--output", metavar="OUT", help="default: RUN_DIR/curves.svg")
     p.set_defaults(run=cmd_plot)
     p = _command(sub, "completion", "print a shell completion script")

@@ -447,3 +447,59 @@ def test_fit_errors_are_dlc_errors(tmp_path):
     with pytest.raises(DlcError, match="has no train section"):
         (tmp_path / "n.dl").write_text(NET)
         fit(tmp_path / "n.dl")
+
+
+class _StopAfter(dict):
+    """A stop flag that turns true after ``n`` reads (Ctrl-C during step ``n``)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def __getitem__(self, key):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_interrupt_inside_an_accumulation_group_resumes_exactly(spec, tmp_path, monkeypatch):
+    """Ctrl-C on the first batch of a two-batch group: the run stops after the group (no
+    half-accumulated gradients in the checkpoint), and resuming is exact."""
+    from contextlib import contextmanager
+
+    from dlc.training import loop
+
+    body = BASE + "  accumulate = 2\n  clip = 1.0\n  augment = [noise(0.05)]\n"
+    path = spec(body)
+    whole = fit(path, out=tmp_path / "whole")
+
+    @contextmanager
+    def stop_soon():
+        # 72 examples, batch 16: 5 batches an epoch. Ctrl-C during epoch 2's first batch,
+        # the first of a group of two: the run goes on to the group's end.
+        yield _StopAfter(5)
+
+    monkeypatch.setattr(loop, "_catch_interrupt", stop_soon)
+    with pytest.raises(loop.Interrupted) as stopped:
+        fit(path, out=tmp_path / "cut")
+    assert stopped.value.saved.name == "e0001-s000002"  # epoch 2, after its group of 2
+    monkeypatch.undo()
+    rest = fit(path, resume=tmp_path / "cut")
+    assert same(whole.weights, rest.weights)
+
+
+def test_a_running_run_cannot_be_resumed_twice(spec, tmp_path):
+    import fcntl
+
+    path = spec()
+    fit(path, out=tmp_path / "run", epochs=1)
+    with open(tmp_path / "run" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DlcError, match="another dlc train is writing"):
+            fit(path, resume=tmp_path / "run", epochs=2)
+
+
+def test_plot_command_draws_the_run(spec, tmp_path, capsys):
+    fit(spec(), out=tmp_path / "run", epochs=2)
+    assert main(["plot", str(tmp_path / "run"), "-o", str(tmp_path / "c.svg")]) == 0
+    svg = (tmp_path / "c.svg").read_text()
+    assert svg.startswith("<?xml") and "val" in svg

@@ -103,8 +103,8 @@ def cmd_eval(args, overrides: dict, data) -> int:
 def cmd_plot(args) -> int:
     from .plot import plot
 
-    out = args.output or str(Path(args.run) / "curves.svg")
-    print(plot(args.run, out))
+    out = args.output or str(Path(args.run_dir) / "curves.svg")
+    print(plot(args.run_dir, out))
     return 0
 
 

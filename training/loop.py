@@ -143,6 +143,37 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+class Tally:
+    """Running (sum, count) pairs of the loss terms then the metrics over an epoch: sums
+    stay on the device (no sync per step), counts on the host when the batch's size gives
+    them."""
+
+    def __init__(self, n: int, device: torch.device):
+        self.sums = torch.zeros(n, dtype=torch.float64, device=device)
+        self.counts: list[Any] = [0] * n  # ints, or device tensors
+
+    def add(self, pairs: list) -> None:
+        self.sums += torch.stack([s.detach() for s, _ in pairs])
+        self.counts = [old + c for old, (_, c) in zip(self.counts, pairs)]
+
+    def rows(self) -> torch.Tensor:
+        """(n, 2): each sum beside its count."""
+        counts = [
+            torch.as_tensor(c, dtype=torch.float64, device=self.sums.device) for c in self.counts
+        ]
+        return torch.stack([self.sums, torch.stack(counts)], 1) if counts else self.sums.view(0, 2)
+
+    def load(self, rows: torch.Tensor) -> None:
+        self.sums += rows[:, 0].to(self.sums.device)
+        self.counts = rows[:, 1].tolist()
+
+    def mean_loss(self, weights: list[float]) -> float:
+        rows = self.rows()
+        k = len(weights)
+        values = (rows[:k, 0] / rows[:k, 1].clamp(min=1)).tolist()
+        return sum(w * v for w, v in zip(weights, values))
+
+
 class Trainer:
     def __init__(self, plan: Plan, run_dir: Path, device: torch.device, ranks: Ranks, log):
         r = self.recipe = plan.recipe
@@ -182,55 +213,69 @@ class Trainer:
         self.early = {"best": None, "epoch": None, "bad": 0}
         self.best_weights: dict[str, torch.Tensor] | None = None
 
-    def _tensors(self, ds) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def _tensors(self, ds) -> tuple[list[torch.Tensor], torch.Tensor, bool]:
+        """A split on the device, and whether its target has ignored (negative) class ids,
+        which a loss's count must then leave out (else every element counts: no sync)."""
         xs = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in ds.inputs.values()]
-        return xs, torch.from_numpy(np.ascontiguousarray(ds.target)).to(self.device)
+        y = torch.from_numpy(np.ascontiguousarray(ds.target)).to(self.device)
+        if y.is_floating_point():
+            return xs, y, False
+        ignored = [t.args["ignore_index"] for _, t in self.recipe.loss if "ignore_index" in t.args]
+        return xs, y, bool((y < 0).any() or torch.isin(y, torch.tensor(ignored)).any())
 
     # -- one batch
-    def _loss(self, outs, y, count_sync: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, outs, y, ignoring: bool, sync: bool) -> tuple[torch.Tensor, list]:
         """The batch's loss (a mean over the global batch) and its terms' (sum, count)."""
-        sums = [loss_sums(term, pick(outs, self.outputs, term), y) for _, term in self.recipe.loss]
-        counts = torch.stack([c for _, c in sums]).to(torch.float32)
-        if count_sync:  # the global count: the same mean on every rank
-            counts = self.ranks.sum(counts.clone())
-        scale = self.ranks.world
-        loss = sum(
-            w * s * scale / counts[i]
-            for i, ((w, _), (s, _)) in enumerate(zip(self.recipe.loss, sums))
-        )
-        return loss, torch.stack([torch.stack([s.detach(), c.to(s.dtype)]) for s, c in sums])
+        pairs = [
+            loss_sums(term, pick(outs, self.outputs, term), y, ignoring)
+            for _, term in self.recipe.loss
+        ]
+        counts = [c for _, c in pairs]
+        if sync:  # the global count: the same mean on every rank
+            counts = self.ranks.sum(torch.stack([torch.as_tensor(c, dtype=torch.float32,
+                                    device=self.device) for c in counts])).unbind()  # fmt: skip
+        world = self.ranks.world
+        loss = None
+        for (w, _), (total, _), count in zip(self.recipe.loss, pairs, counts):
+            term = (
+                total * (w * world / count)
+                if isinstance(count, int)
+                else total * (w * world) / count
+            )
+            loss = term if loss is None else loss + term
+        return loss, pairs
 
-    def _metrics(self, outs, y) -> torch.Tensor:
-        rows = []
-        for m in self.recipe.metrics:
-            s, c = metric_sums(m, pick(outs, self.outputs, m).detach(), y)
-            rows.append(torch.stack([s, c.to(s.dtype)]))
-        return torch.stack(rows) if rows else torch.zeros(0, 2, device=self.device)
+    def _metrics(self, outs, y, ignoring: bool) -> list:
+        return [
+            metric_sums(m, pick(outs, self.outputs, m).detach(), y, ignoring)
+            for m in self.recipe.metrics
+        ]
 
-    def _summarise(self, loss_rows: torch.Tensor, metric_rows: torch.Tensor) -> list[float]:
+    def _summarise(self, tally: Tally) -> list[float]:
         """Epoch sums (all ranks) to values: the weighted loss, then each metric."""
-        rows = self.ranks.sum(torch.cat([loss_rows, metric_rows]).double())
-        values = rows[:, 0] / rows[:, 1].clamp(min=1)
+        rows = self.ranks.sum(tally.rows())
+        values = (rows[:, 0] / rows[:, 1].clamp(min=1)).tolist()
         k = len(self.recipe.loss)
-        loss = sum(w * v for (w, _), v in zip(self.recipe.loss, values[:k].tolist()))
-        return [loss, *values[k:].tolist()]
+        loss = sum(w * v for (w, _), v in zip(self.recipe.loss, values[:k]))
+        return [loss, *values[k:]]
+
+    def _tally(self) -> Tally:
+        return Tally(len(self.recipe.loss) + len(self.recipe.metrics), self.device)
 
     # -- an epoch
     def train_epoch(self, flag: dict, skip: int = 0, saved: dict | None = None, progress=None):
         r, ranks = self.recipe, self.ranks
-        xs, y = self.train
+        xs, y, ignoring = self.train
         n = len(y)
         perm = torch.randperm(n, generator=_generator(r.seed, self.epoch, 0)).to(self.device)
         aug = _generator(r.seed, self.epoch, 1)
         torch.manual_seed(_seed(r.seed, self.epoch, 2))  # dropout
         batches = -(-n // r.batch)
-        loss_rows = torch.zeros(len(r.loss), 2, dtype=torch.float64, device=self.device)
-        metric_rows = torch.zeros(len(r.metrics), 2, dtype=torch.float64, device=self.device)
+        tally = self._tally()
         if saved is not None:  # resuming mid-epoch
             aug.set_state(saved["aug"])
             torch.set_rng_state(saved["torch"])
-            loss_rows += saved["loss_rows"].to(self.device)
-            metric_rows += saved["metric_rows"].to(self.device)
+            tally.load(saved["tally"])
         self.model.train()
         sync = ranks.world > 1
         for b in range(skip, batches):
@@ -242,14 +287,13 @@ class Trainer:
             if sync:  # this rank's share of the global batch
                 x = [v.tensor_split(ranks.world)[ranks.rank] for v in x]
                 t = t.tensor_split(ranks.world)[ranks.rank]
-            first = b % r.accumulate == 0
-            if first:
+            if b % r.accumulate == 0:
                 for group in self.opt.param_groups:
                     group["lr"] = self.schedule.lr(self.global_step)
             with self.autocast:
                 outs = self.model(*x)
                 outs = outs if isinstance(outs, tuple) else (outs,)
-                loss, rows = self._loss(outs, t, sync)
+                loss, pairs = self._loss(outs, t, ignoring, sync)
             self.scaler.scale(loss / r.accumulate if r.accumulate > 1 else loss).backward()
             if (b + 1) % r.accumulate == 0 or b == batches - 1:
                 if r.clip is not None:
@@ -259,28 +303,33 @@ class Trainer:
                 self.scaler.update()
                 self.opt.zero_grad(set_to_none=True)
                 self.global_step += 1
-            loss_rows += rows
             if r.metrics:
-                metric_rows += self._metrics(outs, t)
+                with torch.no_grad():
+                    pairs += self._metrics(outs, t, ignoring)
+            tally.add(pairs)
             if progress is not None:
-                progress(b + 1, batches, len(idx), loss_rows)
-            stop = flag["stop"]
+                progress(b + 1, batches, len(idx), tally, [w for w, _ in r.loss])
+            # Stop only where a step ends (not inside an accumulation group), so that a
+            # checkpoint holds no half-accumulated gradients.
+            stop = flag["stop"] and ((b + 1) % r.accumulate == 0 or b == batches - 1)
             if sync:
                 stop = bool(ranks.sum(torch.tensor([float(stop)])).item())
             if stop:
-                state = {"aug": aug.get_state(), "torch": torch.get_rng_state(),
-                         "loss_rows": loss_rows, "metric_rows": metric_rows}  # fmt: skip
+                state = {
+                    "aug": aug.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "tally": tally.rows(),
+                }
                 raise Interrupted(self.run_dir, self.save(b + 1, state))
-        return self._summarise(loss_rows, metric_rows)
+        return self._summarise(tally)
 
     @torch.no_grad()
     def evaluate(self, split) -> list[float]:
         """Loss and metrics of a split: each rank a contiguous share, sums combined."""
-        xs, y = split
+        xs, y, ignoring = split
         r, ranks = self.recipe, self.ranks
         share = torch.arange(len(y), device=self.device).tensor_split(ranks.world)[ranks.rank]
-        loss_rows = torch.zeros(len(r.loss), 2, dtype=torch.float64, device=self.device)
-        metric_rows = torch.zeros(len(r.metrics), 2, dtype=torch.float64, device=self.device)
+        tally = self._tally()
         self.module.eval()
         for start in range(0, len(share), r.batch):
             idx = share[start : start + r.batch]
@@ -291,11 +340,9 @@ class Trainer:
             with self.autocast:
                 outs = self.module(*x)
                 outs = outs if isinstance(outs, tuple) else (outs,)
-                _, rows = self._loss(outs, t, False)
-            loss_rows += rows
-            if r.metrics:
-                metric_rows += self._metrics(outs, t)
-        return self._summarise(loss_rows, metric_rows)
+                _, pairs = self._loss(outs, t, ignoring, False)
+            tally.add(pairs + (self._metrics(outs, t, ignoring) if r.metrics else []))
+        return self._summarise(tally)
 
     # -- state
     def weights(self) -> dict[str, torch.Tensor]:
@@ -321,8 +368,7 @@ class Trainer:
         if partial is not None:
             tensors["rng.aug"] = partial["aug"]
             tensors["rng.torch"] = partial["torch"]
-            tensors["partial.loss_rows"] = partial["loss_rows"]
-            tensors["partial.metric_rows"] = partial["metric_rows"]
+            tensors["partial.tally"] = partial["tally"]
         keep = self.recipe.checkpoint.args["keep"]
         return checkpoint.save(
             self.run_dir, checkpoint.name(self.epoch, step), tensors, state, keep
@@ -355,8 +401,7 @@ class Trainer:
             partial = {
                 "aug": tensors["rng.aug"],
                 "torch": tensors["rng.torch"],
-                "loss_rows": tensors["partial.loss_rows"],
-                "metric_rows": tensors["partial.metric_rows"],
+                "tally": tensors["partial.tally"],
             }
         return state["step"], partial
 
@@ -426,10 +471,37 @@ def run(
             skip, partial = trainer.restore(found)
             if log:
                 log.print(f"resuming {run_dir} from {found.name} (epoch {trainer.epoch + 1})")
-        if ranks.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _write_recipe_json(plan, run_dir, dev, ranks, overrides)
-        return _train(trainer, skip, partial)
+        with _exclusive(run_dir, ranks.main):
+            if ranks.main:
+                _write_recipe_json(plan, run_dir, dev, ranks, overrides)
+            return _train(trainer, skip, partial)
+
+
+@contextmanager
+def _exclusive(run_dir: Path, main: bool):
+    """Hold ``run_dir`` for this run: a second ``dlc train`` (a ``--resume`` of a run still
+    going) is refused rather than interleaving its writes."""
+    if not main:
+        yield
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(run_dir / ".lock", "w")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise DlcError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+    try:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # not POSIX: no lock
+        pass
+    except OSError:
+        lock.close()
+        raise DlcError(f"another dlc train is writing to {run_dir}") from None
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 @contextmanager
@@ -613,7 +685,7 @@ class _Progress:
                 "", total=batches, epoch=f"{epoch + 1}/{self.epochs}", rate="-", loss="-"
             )
 
-    def update(self, done: int, total: int, examples: int, loss_rows: torch.Tensor) -> None:
+    def update(self, done: int, total: int, examples: int, tally: Tally, weights) -> None:
         self.seen += examples
         if self.bar is None:
             return
@@ -622,8 +694,7 @@ class _Progress:
             self.bar.update(self.task, completed=done)
             return
         self.last = now
-        rows = loss_rows.double()
-        loss = float((rows[:, 0] / rows[:, 1].clamp(min=1)).sum())  # a sync: 4 times a second
+        loss = tally.mean_loss(weights)  # a sync: 4 times a second
         rate = self.seen / max(now - self.t0, 1e-9)
         self.bar.update(self.task, completed=done, rate=f"{rate:,.0f}", loss=f"{loss:.4f}")
 

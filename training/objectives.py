@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from ..compiler.recipe.elaborate import class_axis
 from ..compiler.recipe.recipe import FnCall
 
-Sums = tuple[torch.Tensor, torch.Tensor]  # (sum, count), float32 and int64 scalars
+# (sum, count): a float32 scalar tensor, and an int (known from the shapes) or, where
+# ignored class ids must be left out, an int64 scalar tensor.
+Sums = tuple[torch.Tensor, "int | torch.Tensor"]
 
 
 def pick(outputs: tuple[torch.Tensor, ...], names: list[str], call: FnCall) -> torch.Tensor:
@@ -27,11 +29,9 @@ def _classes_first(out: torch.Tensor, axis: int | None) -> torch.Tensor:
     return out.movedim(class_axis(out.dim(), axis), 1).float()
 
 
-def _count(n: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(n, dtype=torch.int64, device=like.device)
-
-
-def loss_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
+def loss_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor, ignoring: bool = True) -> Sums:
+    """A loss term over a batch. ``ignoring``: whether the target may hold ignored class
+    ids (a count that reads the target); else every element counts."""
     a = call.args
     if call.name in ("cross_entropy", "nll"):
         logits = _classes_first(out, a["axis"])
@@ -45,7 +45,7 @@ def loss_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
                     reduction="none",
                     label_smoothing=a["label_smoothing"],
                 )
-            return per.sum(), _count(per.numel(), per)
+            return per.sum(), per.numel()
         if call.name == "nll":
             per = F.nll_loss(logits, target, reduction="none", ignore_index=a["ignore_index"])
         else:
@@ -56,7 +56,7 @@ def loss_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
                 ignore_index=a["ignore_index"],
                 label_smoothing=a["label_smoothing"],
             )
-        return per.sum(), (target != a["ignore_index"]).sum()
+        return per.sum(), (target != a["ignore_index"]).sum() if ignoring else target.numel()
     out, target = out.float(), target.float()
     if call.name == "mse":
         total = F.mse_loss(out, target, reduction="sum")
@@ -68,10 +68,12 @@ def loss_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
         total = F.binary_cross_entropy_with_logits(out, target, reduction="sum")
     else:
         raise ValueError(f"unknown loss {call.name}")
-    return total, _count(out.numel(), out)
+    return total, out.numel()
 
 
-def metric_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
+def metric_sums(
+    call: FnCall, out: torch.Tensor, target: torch.Tensor, ignoring: bool = True
+) -> Sums:
     a = call.args
     if call.name in ("accuracy", "top_k"):
         scores = _classes_first(out, a.get("axis"))
@@ -81,8 +83,10 @@ def metric_sums(call: FnCall, out: torch.Tensor, target: torch.Tensor) -> Sums:
             hit = scores.argmax(1) == target
         else:
             hit = (scores.topk(a["k"], dim=1).indices == target.unsqueeze(1)).any(1)
-        valid = target != -100  # ignore_index's default: padding positions don't count
+        if not ignoring:
+            return hit.sum().float(), hit.numel()
+        valid = target >= 0  # ignored (negative) class ids, as padding, don't count
         return (hit & valid).sum().float(), valid.sum()
     diff = out.float() - target.float()
     total = diff.abs().sum() if call.name == "mae" else diff.square().sum()
-    return total, _count(diff.numel(), diff)
+    return total, diff.numel()
