@@ -4,6 +4,7 @@ calls these, so both take one code path)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def fit(
             console.print("resuming with changed recipe keys:\n  " + "\n  ".join(changes))
     else:
         run_dir = Path(out) if out is not None else new_run_dir(plan.recipe.name)
-        if (run_dir / checkpoint.FOLDER).exists() or (run_dir / "recipe.json").exists():
+        # Under torchrun only rank 0 writes; the others may find its files already there.
+        first = os.environ.get("RANK", "0") == "0"
+        if first and ((run_dir / checkpoint.FOLDER).exists() or (run_dir / "recipe.json").exists()):
             raise DlcError(
                 f"{run_dir} holds a previous run: continue it with --resume {run_dir}, "
                 "or choose another --out"
