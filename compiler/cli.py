@@ -27,6 +27,7 @@ from .frontend.program import Program, load_program
 from .ir.symbolic import Sym
 from .network import Network, _compile
 from .recipe.elaborate import load_recipe
+from .recipe.search import elaborate_search
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # as shells report SIGINT
@@ -125,6 +126,12 @@ def cmd_check(args) -> int:
                     load_recipe(program, name)
                 except DlcError as err:
                     errors.extend(err.errors)
+            searches = [] if args.network else program.root_searches
+            for name in searches:
+                try:
+                    elaborate_search(program, name)
+                except DlcError as err:
+                    errors.extend(err.errors)
             for err in errors:
                 if err.span is None:
                     raise UsageError(err.message)
@@ -133,6 +140,7 @@ def cmd_check(args) -> int:
             print(
                 f"{path}: ok ({_count(names, 'network')}"
                 + (f"; {_count(recipes, 'recipe')}" if recipes else "")
+                + (f"; {_count(searches, 'search')}" if searches else "")
                 + ")"
             )
         except DlcError as err:
@@ -183,6 +191,12 @@ def _data_source(args):
     from .recipe.elaborate import data_source
 
     return data_source(_read(args.file), args.recipe, args.data)
+
+
+def cmd_search(args) -> int:
+    from ..training.commands import cmd_search as search
+
+    return search(args)
 
 
 def cmd_plot(args) -> int:
@@ -526,6 +540,8 @@ def _packages(args) -> list[tuple[str, str]]:
         (args.command in ("train", "eval"), f"dlc {args.command}", "torch"),
         (args.command in ("train", "eval"), f"dlc {args.command}", "safetensors"),
         (args.command == "plot", "dlc plot", "matplotlib"),
+        (args.command == "search", "dlc search", "torch"),
+        (args.command == "search", "dlc search", "optuna"),
     ]
     return [(purpose, package) for given, purpose, package in needs if given]
 
@@ -549,6 +565,7 @@ EXAMPLES = {
     "  dlc train specs/digits.dl --nproc 2",
     "eval": "dlc eval specs/digits.dl --weights runs/DigitsSGD/weights.safetensors",
     "plot": "dlc plot runs/DigitsSGD -o curves.svg",
+    "search": "dlc search specs/digits.dl --trials 8 --jobs 2",
     "completion": "dlc completion bash > ~/.local/share/bash-completion/completions/dlc\n"
     "  dlc completion zsh > ~/.zfunc/_dlc\n"
     "  dlc completion fish > ~/.config/fish/completions/dlc.fish",
@@ -727,6 +744,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.set_defaults(run=cmd_eval)
+    p = _command(sub, "search", "run a search section: hyper-parameter search on Optuna")
+    p.add_argument("file", metavar="FILE", help="the .dl file")
+    p.add_argument("--search", "-s", help="which search section (needed if it has several)")
+    p.add_argument("--trials", type=_natural, metavar="N", help="the study's total trials")
+    p.add_argument("--storage", metavar="URL", help="an Optuna storage (default: DIR/study.db)")
+    p.add_argument("--study", metavar="NAME", help="the study's name (default: the section's)")
+    p.add_argument("--jobs", type=_natural, default=1, metavar="N", help="local workers")
+    p.add_argument("--out", "-o", metavar="DIR", help="default: searches/SEARCH")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.set_defaults(run=cmd_search)
     p = _command(sub, "plot", "draw a run's learning curves (SVG, PNG or PDF)")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of dlc train")
     p.add_argument("-o", "--output", metavar="OUT", help="default: RUN_DIR/curves.svg")

@@ -18,6 +18,7 @@ EXTRAS = {
     "PIL": "train",
     "matplotlib": "plot",
     "tensorboard": "tensorboard",
+    "optuna": "search",
 }
 
 

@@ -54,6 +54,7 @@ def fit(
     resume: str | Path | None = None,
     device: str = "auto",
     console: Any = None,
+    on_epoch: Any = None,
     **overrides: Any,
 ):
     """Train ``spec``'s recipe (a .dl path or a compiled Network's file); ``overrides``
@@ -82,7 +83,7 @@ def fit(
             raise DlcError(f"--out {run_dir}: it is a file, not a folder")
     return run(
         plan, run_dir, resume=resume is not None, device=device, console=console,
-        overrides=overrides,
+        overrides=overrides, on_epoch=on_epoch,
     )  # fmt: skip
 
 

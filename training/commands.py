@@ -169,3 +169,28 @@ def _value(v) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={_value(x)}" for k, x in v.items())
     return str(v)
+
+
+def cmd_search(args) -> int:
+    from .loop import Interrupted
+    from .tune import best_json, search, trials_json
+
+    quiet = args.format == "json" or os.environ.get("DLC_SEARCH_WORKER")
+    console = None if quiet else _console()
+    try:
+        study = search(
+            args.file, args.search, trials=args.trials, storage=args.storage, study=args.study,
+            jobs=max(1, args.jobs), out=args.out, device=args.device, console=console,
+        )  # fmt: skip
+    except (Interrupted, KeyboardInterrupt):
+        if console is not None:
+            console.print("interrupted: run the same command again to resume the search")
+        return 130
+    if args.format == "json" and not os.environ.get("DLC_SEARCH_WORKER"):
+        from ..compiler.frontend.program import load_program
+        from ..compiler.recipe.search import elaborate_search, select_search
+
+        program = load_program(args.file)
+        s = elaborate_search(program, select_search(program, args.search))
+        print(json.dumps({"trials": trials_json(study), "best": best_json(study, s)}, indent=2))
+    return 0

@@ -28,6 +28,7 @@ import os
 import platform
 import signal
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class FitResult:
     best: dict[str, Any] | None = None
     stopped_early: bool = False
     curves: Path | None = None
+    pruned: bool = False  # stopped by ``on_epoch`` (a search's pruner)
 
 
 @dataclass
@@ -441,8 +443,10 @@ def run(
     device: str = "auto",
     console=None,
     overrides: dict | None = None,
+    on_epoch: Callable[[dict[str, float]], bool] | None = None,
 ) -> FitResult:
-    """Train ``plan``'s recipe, writing the run into ``run_dir``."""
+    """Train ``plan``'s recipe, writing the run into ``run_dir``. ``on_epoch(metrics)``
+    is called after each epoch; True stops the run (a search's pruner)."""
     r = plan.recipe
     dev_name = device
     if device == "auto":
@@ -474,7 +478,7 @@ def run(
         with _exclusive(run_dir, ranks.main):
             if ranks.main:
                 _write_recipe_json(plan, run_dir, dev, ranks, overrides)
-            return _train(trainer, skip, partial)
+            return _train(trainer, skip, partial, on_epoch)
 
 
 @contextmanager
@@ -521,9 +525,9 @@ def _determinism(on: bool):
         torch.backends.cudnn.benchmark = bench
 
 
-def _train(t: Trainer, skip: int, partial: dict | None) -> FitResult:
+def _train(t: Trainer, skip: int, partial: dict | None, on_epoch=None) -> FitResult:
     r, plan, log = t.recipe, t.plan, t.log
-    stopped = False
+    stopped = pruned = False
     with _catch_interrupt() as flag, _Progress(log, r.epochs) as bar:
         writer = _tensorboard(t.run_dir) if t.ranks.main else None
         while t.epoch < r.epochs and not stopped:
@@ -549,9 +553,12 @@ def _train(t: Trainer, skip: int, partial: dict | None) -> FitResult:
                             writer.add_scalar(k, v, t.epoch)
                     writer.flush()
                 bar.epoch_line(row)
+            pruned = on_epoch is not None and bool(on_epoch(row))
             every = r.checkpoint.args["every"]
-            if t.epoch % every == 0 or t.epoch == r.epochs or stopped:
+            if t.epoch % every == 0 or t.epoch == r.epochs or stopped or pruned:
                 t.save(0)
+            if pruned:
+                break
         if writer is not None:
             writer.close()
     restore = r.early_stop is not None and r.early_stop.args["restore_best"]
@@ -561,8 +568,9 @@ def _train(t: Trainer, skip: int, partial: dict | None) -> FitResult:
         for k, v in final.items()
     }
     result = FitResult(
-        t.run_dir, t.history, weights, dict(t.early) if r.early_stop else None, stopped
-    )
+        t.run_dir, t.history, weights, dict(t.early) if r.early_stop else None, stopped,
+        pruned=pruned,
+    )  # fmt: skip
     if t.ranks.main:
         save_weights(weights, t.run_dir / "weights.safetensors", plan.network)
         result.curves = _curves(t.run_dir)

@@ -259,6 +259,15 @@ class TrainDef:
 
 
 @_node
+class SearchDef:
+    """``search Name { recipe = R; lr = loguniform(...) ... }`` (LANGUAGE §12)."""
+
+    span: Span
+    name: str
+    body: tuple
+
+
+@_node
 class FnDef:
     """``fn name(params) = expr``: a pure function of compile-time values."""
 
@@ -276,3 +285,4 @@ class Module:
     networks: tuple
     functions: tuple
     trains: tuple
+    searches: tuple

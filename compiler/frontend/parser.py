@@ -148,6 +148,7 @@ class _ToAst:
             networks=tuple(i for i in items if isinstance(i, ast.NetworkDef)),
             functions=tuple(i for i in items if isinstance(i, ast.FnDef)),
             trains=tuple(i for i in items if isinstance(i, ast.TrainDef)),
+            searches=tuple(i for i in items if isinstance(i, ast.SearchDef)),
         )
 
     @_rule
@@ -165,6 +166,10 @@ class _ToAst:
     @_leaf
     def train_def(self, c):
         return ast.TrainDef(_span(self.source, c[0]), c[0].value, tuple(c[1:-1]), c[-1])
+
+    @_leaf
+    def search_def(self, c):
+        return ast.SearchDef(_span(self.source, c[0]), c[0].value, c[1])
 
     @_leaf
     def fn_def(self, c):

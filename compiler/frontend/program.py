@@ -23,6 +23,8 @@ class Program:
     root_networks: list[str] = field(default_factory=list)  # declared in the root file
     recipes: dict[str, ast.TrainDef] = field(default_factory=dict)
     root_recipes: list[str] = field(default_factory=list)
+    searches: dict[str, ast.SearchDef] = field(default_factory=dict)
+    root_searches: list[str] = field(default_factory=list)
 
 
 def load_program(path: str | Path, text: str | None = None) -> Program:
@@ -90,6 +92,7 @@ def _load(
         ("network", program.networks, module.networks),
         ("fn", program.functions, module.functions),
         ("train", program.recipes, module.trains),
+        ("search", program.searches, module.searches),
     ):
         for d in defs:
             other = (
@@ -97,6 +100,7 @@ def _load(
                 or program.networks.get(d.name)
                 or program.functions.get(d.name)
                 or program.recipes.get(d.name)
+                or program.searches.get(d.name)
             )
             if other is not None:
                 errors.append(
@@ -108,6 +112,8 @@ def _load(
                 program.root_networks.append(d.name)
             elif root and kind == "train":
                 program.root_recipes.append(d.name)
+            elif root and kind == "search":
+                program.root_searches.append(d.name)
 
 
 def read_source(path: Path) -> str:

@@ -46,12 +46,27 @@ class _RecipeElaborator:
 
     # -- the body
     def recipe(self, d: ast.TrainDef, overrides: Mapping[str, Any]) -> Recipe:
-        env = self.elab.bind_params(d, overrides, what="recipe")
+        # An override that names no parameter but a plain key (seed, epochs, batch, ...)
+        # sets that key after the body: `--set seed=3` without a `seed` parameter.
+        names = {p.name for p in d.params}
+        keys = {
+            k: v
+            for k, v in overrides.items()
+            if k not in names and k in KEYS and not isinstance(KEYS[k][0], str)
+        }
+        env = self.elab.bind_params(
+            d, {k: v for k, v in overrides.items() if k not in keys}, what="recipe"
+        )
         params = dict(env)
         frame = Frame("", env, None, (), {}, (), True)
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         self.statements(d.body, frame, values, spans)
+        for k, v in keys.items():
+            try:
+                values[k] = KEYS[k][0](v)
+            except Bad as bad:
+                raise DlcError(schema.bad_value("", f"--set {k}", str(bad), v)) from None
         for key, (kind, default) in KEYS.items():
             if key in values:
                 continue
