@@ -1,4 +1,5 @@
-"""``dlc train``, ``dlc eval`` and ``dlc plot`` (the parsers are in compiler/cli.py)."""
+"""``dlc train``, ``dlc eval``, ``dlc plot``, ``dlc search`` and ``dlc summary --recipe``
+(the parsers are in compiler/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..compiler.cli import parse_overrides
 from ..compiler.errors import DlcError
 from ..compiler.recipe.recipe import FnCall
-
-_CHECKED = "DLC_RUN_DIR_CHECKED"  # set by --nproc's launcher for the processes it starts
 
 
 def _console():
@@ -22,22 +22,16 @@ def _console():
 
 def cmd_train(args, overrides: dict) -> int:
     from . import api
-    from .loop import Interrupted, run
-    from .setup import prepare
+    from .loop import Interrupted
 
     if args.nproc and args.nproc > 1:
-        return _launch(args, overrides)
+        return _launch(args)
     console = _console() if int(os.environ.get("RANK", "0")) == 0 else None
     try:
-        if os.environ.get(_CHECKED) and args.resume is None:
-            # a process started by --nproc: the launcher checked --out; rank 0 writes to it
-            plan = prepare(args.file, args.recipe, overrides)
-            run(plan, Path(args.out), device=args.device, console=console, overrides=overrides)
-        else:
-            api.fit(
-                args.file, args.recipe, out=args.out, resume=args.resume, device=args.device,
-                console=console, **overrides,
-            )  # fmt: skip
+        api.fit(
+            args.file, args.recipe, out=args.out, resume=args.resume, device=args.device,
+            console=console, **overrides,
+        )  # fmt: skip
     except Interrupted as stop:
         if console is not None:
             console.print(
@@ -48,38 +42,36 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def _launch(args, overrides: dict) -> int:
-    """``--nproc N``: check everything here, then start N processes of this command with
-    torch.distributed.run (torchrun's library), on this machine."""
+def _launch(args) -> int:
+    """``--nproc N``: check the recipe and its data here, then run this command in N
+    processes with torch.distributed.run (torchrun's library) on this machine."""
     from . import api
     from .setup import prepare
 
-    plan = prepare(args.file, args.recipe, overrides)
-    argv = _drop_flag(sys.argv[1:], "--nproc")
-    if args.resume is None:
+    plan = prepare(args.file, args.recipe, parse_overrides(args.set))
+    argv = ["train", args.file, "--device", args.device]
+    argv += ["--recipe", plan.recipe.name] + [f"--set={s}" for s in args.set]
+    if args.resume is not None:
+        argv += ["--resume", args.resume]
+    else:  # one folder for every process, decided here
         run_dir = Path(args.out) if args.out else api.new_run_dir(plan.recipe.name)
         if (run_dir / "recipe.json").exists():
             raise DlcError(f"{run_dir} holds a previous run: continue it with --resume {run_dir}")
-        argv = _drop_flag(argv, "--out") + ["--out", str(run_dir)]
+        argv += ["--out", str(run_dir)]
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc_per_node={args.nproc}", "-m", "dlc", *argv,
     ]  # fmt: skip
-    env = dict(os.environ, **{_CHECKED: "1"})
+    env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.nproc)))
-    return subprocess.call(cmd, env=env)
-
-
-def _drop_flag(argv: list[str], flag: str) -> list[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == flag:
-            skip = True
-        elif not a.startswith(flag + "="):
-            out.append(a)
-    return out
+    proc = subprocess.Popen(cmd, env=env)
+    interrupted = False
+    while True:
+        try:
+            code = proc.wait()
+            return 130 if interrupted and code else code
+        except KeyboardInterrupt:  # the processes got Ctrl-C too: let them checkpoint
+            interrupted = True
 
 
 def cmd_eval(args, overrides: dict, data) -> int:

@@ -447,7 +447,6 @@ def run(
 ) -> FitResult:
     """Train ``plan``'s recipe, writing the run into ``run_dir``. ``on_epoch(metrics)``
     is called after each epoch; True stops the run (a search's pruner)."""
-    r = plan.recipe
     dev_name = device
     if device == "auto":
         dev_name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -456,6 +455,15 @@ def run(
             "--device cuda: no CUDA device is available (torch.cuda.is_available() is false)"
         )
     ranks = ranks_from_env(dev_name)
+    try:
+        return _run(plan, run_dir, resume, dev_name, ranks, console, overrides, on_epoch)
+    finally:
+        if ranks.world > 1:
+            dist.destroy_process_group()  # else the exit aborts in c10d's destructors
+
+
+def _run(plan, run_dir, resume, dev_name, ranks, console, overrides, on_epoch) -> FitResult:
+    r = plan.recipe
     if dev_name == "cuda":
         dev_name = f"cuda:{ranks.local}"
         torch.cuda.set_device(ranks.local)
