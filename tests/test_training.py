@@ -503,3 +503,57 @@ def test_plot_command_draws_the_run(spec, tmp_path, capsys):
     assert main(["plot", str(tmp_path / "run"), "-o", str(tmp_path / "c.svg")]) == 0
     svg = (tmp_path / "c.svg").read_text()
     assert svg.startswith("<?xml") and "val" in svg
+
+
+LANGUAGE_EXAMPLES = """
+network DigitNet(width = 16) {
+  input x: float32[N, 1, 8, 8]
+  conv2d(width, 3, padding = 1) | relu | flatten | dense(10)
+}
+
+train DigitsSGD(lr = 0.05, width = 16, epochs = 30) {   # parameters: --set and search may change them
+  model = DigitNet(width = width)                       # a network of this file or an import, with arguments
+  data = npz("digits_train.npz", x = "images", target = "labels")
+  val = 0.1                                             # a fraction held out by the seed, or a source
+  loss = cross_entropy(label_smoothing = 0.05)
+  metrics = [accuracy, top_k(3)]
+  optimizer = sgd(lr, momentum = 0.9, nesterov = true, weight_decay = 5e-4)
+  schedule = cosine(warmup = 1)
+  batch = 64
+  epochs = epochs
+  augment = [random_crop(8, padding = 1), noise(0.05)]
+  early_stop(monitor = "val.loss", patience = 5, restore_best = true)
+  seed = 0
+}
+
+search DigitsTune {
+  recipe = DigitsSGD
+  lr = loguniform(1e-3, 0.3)            # any parameter of the recipe
+  width = choice(8, 16, 32)
+  objective = maximize("val.accuracy")
+  trials = 12
+  sampler = tpe                         # tpe | random | grid (grid: choice() spaces only)
+  pruner = median                       # none | median | hyperband: stops poor trials by their epoch metrics
+  max_params = 1000000                  # optional: trials over budget are rejected before training
+}
+"""  # noqa: E501 - verbatim from LANGUAGE.md
+
+
+def test_the_language_pages_examples_compile(tmp_path, capsys):
+    """LANGUAGE §11 and §12's examples, verbatim, under a network of the page's style."""
+    (tmp_path / "lang.dl").write_text(LANGUAGE_EXAMPLES)
+    assert main(["check", str(tmp_path / "lang.dl")]) == 0
+    assert "1 recipe: DigitsSGD; 1 search: DigitsTune" in capsys.readouterr().out
+
+
+def test_resume_reports_changed_recipe_keys(spec, tmp_path):
+    from rich.console import Console
+
+    path = spec()
+    fit(path, out=tmp_path / "run", epochs=1)
+    console = Console(record=True, width=200)
+    fit(path, resume=tmp_path / "run", epochs=2, lr=0.05, console=console)
+    text = console.export_text()
+    assert "changed recipe keys" in text
+    assert "epochs: 1 -> 2" in text
+    assert "optimizer:" in text and "0.05" in text
