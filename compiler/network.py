@@ -11,9 +11,8 @@ from typing import Any
 
 from .analysis.counting import Counts, count
 from .elaborate.elaborator import elaborate
-from .elaborate.values import suggest
 from .errors import DlcError, DlcWarning
-from .frontend.program import Program, load_program
+from .frontend.program import Program, load_program, select
 from .ir.graph import Graph, TensorType
 from .ir.symbolic import Dim
 
@@ -125,26 +124,6 @@ def _no_gc():
             gc.enable()
 
 
-def select_network(program: Program, network: str | None) -> str:
-    names = program.root_networks
-    if network is None:
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise DlcError(f"{program.root} defines no network")
-        raise DlcError(
-            f"{program.root} defines several networks ({', '.join(names)}); "
-            "choose one with --network"
-        )
-    if network not in program.networks:
-        raise DlcError(
-            f"no network '{network}' in {program.root}"
-            + suggest(network, names)
-            + f" (networks: {', '.join(names) or 'none'})"
-        )
-    return network
-
-
 def _compile(program: Program, network: str | None, dims, overrides) -> Network:
-    name = select_network(program, network)
+    name = select(program, "network", network)
     return Network(elaborate(program, name, overrides, dims), program)

@@ -444,7 +444,7 @@ def test_missing_torch_is_explained(monkeypatch, capsys, spec):
 
 
 def test_fit_errors_are_dlc_errors(tmp_path):
-    with pytest.raises(DlcError, match="has no train section"):
+    with pytest.raises(DlcError, match="defines no train section"):
         (tmp_path / "n.dl").write_text(NET)
         fit(tmp_path / "n.dl")
 

@@ -180,9 +180,9 @@ def cmd_search(args) -> int:
         return 130
     if args.format == "json" and not os.environ.get("DLC_SEARCH_WORKER"):
         from ..compiler.frontend.program import load_program
-        from ..compiler.recipe.search import elaborate_search, select_search
+        from ..compiler.recipe.search import elaborate_search
 
         program = load_program(args.file)
-        s = elaborate_search(program, select_search(program, args.search))
+        s = elaborate_search(program, args.search)
         print(json.dumps({"trials": trials_json(study), "best": best_json(study, s)}, indent=2))
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 from ..compiler.errors import DlcError
 from ..compiler.frontend.program import load_program
 from ..compiler.recipe.elaborate import load_recipe
-from ..compiler.recipe.search import Search, Space, elaborate_search, select_search
+from ..compiler.recipe.search import Search, Space, elaborate_search
 from ..extras import require
 from ..runtime.files import atomic_write, write_text
 
@@ -117,7 +117,7 @@ def search(
         program = load_program(path)
     except OSError as exc:
         raise DlcError(f"cannot read {path}: {exc.strerror or exc}") from None
-    s = elaborate_search(program, select_search(program, search))
+    s = elaborate_search(program, search)
     if trials is not None:
         s.trials = trials
     out = Path(out) if out is not None else Path("searches") / s.name

@@ -27,6 +27,38 @@ class Program:
     root_searches: list[str] = field(default_factory=list)
 
 
+# kind -> (the root file's names, every name, what messages call one, its flag)
+_SECTIONS = {
+    "network": ("root_networks", "networks", "network", "--network"),
+    "train": ("root_recipes", "recipes", "train section", "--recipe"),
+    "search": ("root_searches", "searches", "search section", "--search"),
+}
+
+
+def select(program: Program, kind: str, name: str | None) -> str:
+    """The network / train / search section ``name`` of ``program``, or the root file's
+    only one when ``name`` is None; a DlcError (without a place) saying what to choose."""
+    from ..elaborate.values import suggest
+
+    roots, table, word, flag = _SECTIONS[kind]
+    names = getattr(program, roots)
+    if name is None:
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise DlcError(f"{program.root} defines no {word}")
+        raise DlcError(
+            f"{program.root} defines several {word}s ({', '.join(names)}); choose one with {flag}"
+        )
+    if name not in getattr(program, table):
+        raise DlcError(
+            f"no {word} '{name}' in {program.root}"
+            + suggest(name, names)
+            + f" ({word}s: {', '.join(names) or 'none'})"
+        )
+    return name
+
+
 def load_program(path: str | Path, text: str | None = None) -> Program:
     """Parse ``path`` (or ``text`` under that name) and everything it imports."""
     program = Program(str(path))

@@ -17,7 +17,7 @@ from ..elaborate.frame import Frame
 from ..elaborate.values import POISON, describe, suggest
 from ..errors import DlcError, Span
 from ..frontend import ast
-from ..frontend.program import Program
+from ..frontend.program import Program, select
 from ..ir.symbolic import Sym
 from . import schema
 from .recipe import FnCall, ModelRef, Recipe
@@ -356,33 +356,13 @@ def elaborate_recipe(
     return _RecipeElaborator(program).recipe(program.recipes[name], overrides or {})
 
 
-def select_recipe(program: Program, recipe: str | None) -> str:
-    names = program.root_recipes
-    if recipe is None:
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise DlcError(f"{program.root} has no train section (see LANGUAGE §11)")
-        raise DlcError(
-            f"{program.root} has several train sections ({', '.join(names)}); "
-            "choose one with --recipe"
-        )
-    if recipe not in program.recipes:
-        raise DlcError(
-            f"no train section '{recipe}' in {program.root}"
-            + suggest(recipe, names)
-            + f" (train sections: {', '.join(names) or 'none'})"
-        )
-    return recipe
-
-
 def load_recipe(
     program: Program, name: str | None, overrides: Mapping[str, Any] | None = None
 ) -> tuple[Recipe, Any]:
     """A recipe of ``program`` elaborated, with its network compiled and checked against it."""
     from ..network import _compile
 
-    r = elaborate_recipe(program, select_recipe(program, name), overrides)
+    r = elaborate_recipe(program, select(program, "train", name), overrides)
     net = _compile(program, r.model.network, None, r.model.args)
     check_against_network(r, net)
     return r, net
@@ -508,5 +488,4 @@ __all__ = [
     "class_count",
     "elaborate_recipe",
     "metric_name",
-    "select_recipe",
 ]

@@ -13,7 +13,7 @@ from ..elaborate.frame import Frame
 from ..elaborate.values import POISON, describe, suggest
 from ..errors import DlcError, Span
 from ..frontend import ast
-from ..frontend.program import Program
+from ..frontend.program import Program, select
 from .elaborate import elaborate_recipe
 from .schema import KEYS, Bad, count, natural
 
@@ -288,25 +288,6 @@ class _SearchElaborator:
             s.trials = 10
 
 
-def elaborate_search(program: Program, name: str) -> Search:
-    return _SearchElaborator(program).run(program.searches[name])
-
-
-def select_search(program: Program, name: str | None) -> str:
-    names = program.root_searches
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise DlcError(f"{program.root} has no search section (see LANGUAGE §12)")
-        raise DlcError(
-            f"{program.root} has several search sections ({', '.join(names)}); "
-            "choose one with --search"
-        )
-    if name not in program.searches:
-        raise DlcError(
-            f"no search section '{name}' in {program.root}"
-            + suggest(name, names)
-            + f" (search sections: {', '.join(names) or 'none'})"
-        )
-    return name
+def elaborate_search(program: Program, name: str | None) -> Search:
+    """The search section ``name`` (the file's only one if None), elaborated and checked."""
+    return _SearchElaborator(program).run(program.searches[select(program, "search", name)])
