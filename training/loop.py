@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -123,7 +124,7 @@ def _catch_interrupt():
     """The first Ctrl-C asks the loop to stop after its current step; a second one
     interrupts at once."""
     flag = {"stop": False}
-    if threading_main():
+    if threading.current_thread() is threading.main_thread():  # signals reach only it
         previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum, frame):
@@ -137,12 +138,6 @@ def _catch_interrupt():
             signal.signal(signal.SIGINT, previous)
     else:
         yield flag
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 class Tally:
