@@ -183,3 +183,45 @@ def test_search_mistakes_are_located(tmp_path, capsys, line, message):
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert message in err and "tune.dl:" in err
+
+
+def test_grid_never_runs_more_than_its_points(tmp_path):
+    study = search(spec(tmp_path, GRID + "  trials = 50"), out=tmp_path / "s")
+    assert len(complete(study)) == 6 and len(study.trials) == 6
+
+
+def test_a_rerun_draws_new_points(tmp_path):
+    body = """
+  lr = uniform(0.01, 0.3)
+  objective = maximize("val.accuracy")
+  sampler = random
+  trials = 2
+"""
+    path = spec(tmp_path, body)
+    first = [t.params["lr"] for t in search(path, out=tmp_path / "s").trials]
+    again = [t.params["lr"] for t in search(path, out=tmp_path / "s", trials=4).trials]
+    assert again[:2] == first and not set(again[2:]) & set(first)
+
+
+def test_a_search_whose_trials_all_fail_stops(tmp_path):
+    path = spec(tmp_path, GRID)
+    (tmp_path / "data.npz").unlink()  # every trial fails to read its data
+    with pytest.raises(Exception, match="3 trials in a row failed"):
+        search(path, out=tmp_path / "s")
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("  recipe = Fit(epochs = 0)", "epochs: expected an integer ≥ 1"),
+        ('  precision = "fp8"', 'one of "fp32", "bf16", "fp16"'),
+        ("  batch = choice(16, 0)", "batch: expected an integer ≥ 1, got 0"),
+        ("  seed = choice(1, 2)", "is the search's own seed"),
+    ],
+)
+def test_check_applies_the_searchs_values_to_the_recipe(tmp_path, capsys, line, message):
+    body = '  lr = choice(0.1, 0.2)\n  objective = maximize("val.accuracy")\n' + line
+    path = spec(tmp_path, body)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "tune.dl:" in err

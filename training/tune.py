@@ -13,9 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +76,12 @@ def _grid_space(s: Search) -> dict[str, list]:
     }
 
 
-def _sampler(s: Search, worker: int):
-    seed = s.seed + worker  # workers draw different points
+def _sampler(s: Search, worker: int, existing: int):
+    """The search's sampler. Its seed mixes in the worker, the machine and the trials the
+    study already holds, so that workers, machines and re-runs draw new points (and a new
+    search on one machine draws the same ones every time)."""
+    host = zlib.crc32(socket.gethostname().encode())
+    seed = int(np.random.SeedSequence([s.seed, worker, host, existing]).generate_state(1)[0])
     if s.sampler == "grid":
         # Optuna's GridSampler gives trial k the k-th point of a seeded shuffle of the grid:
         # trial numbers are unique in a storage, so workers never share a point.
@@ -85,17 +93,47 @@ def _sampler(s: Search, worker: int):
 
 def _pruner(s: Search, epochs: int):
     if s.pruner == "median":
-        # from the second epoch on: a first epoch says little about where a run ends
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # from the second epoch on (steps are epochs, from 1): a first epoch says little
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
     if s.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs))
     return optuna.pruners.NopPruner()
 
 
+HEARTBEAT = 20  # seconds between a running trial's heartbeats (database storages)
+
+
 def _storage(url: str):
-    if url.startswith("sqlite:"):  # workers share the file: wait for its lock, don't fail
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return url
+    """A database storage with heartbeats, so that a trial whose process died is failed
+    (and its slot freed) after a grace period; SQLite files wait for each other's locks."""
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT, grace_period=6 * HEARTBEAT
+    )
+
+
+class _Heartbeat:
+    """Records a trial's heartbeat every HEARTBEAT seconds while it trains."""
+
+    def __init__(self, st, trial):
+        self.stop = threading.Event()
+        storage, trial_id = st._storage, trial._trial_id
+
+        def beat() -> None:
+            while True:
+                storage.record_heartbeat(trial_id)
+                if self.stop.wait(HEARTBEAT):
+                    return
+
+        self.thread = threading.Thread(target=beat, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
 
 
 def search(
@@ -113,6 +151,14 @@ def search(
     """Run (or resume) the search section ``search`` of ``path``; returns the Optuna
     study. ``trials``: the study's total (finished and running) trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        # heartbeats outside Study.optimize work (we record them), but Optuna warns of it
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return _search(path, search, trials, storage, study, jobs, out, device, console)
+
+
+def _search(path, search, trials, storage, study, jobs, out, device, console):
     try:
         program = load_program(path)
     except OSError as exc:
@@ -131,15 +177,23 @@ def search(
     try:
         st = optuna.create_study(
             study_name=study or s.name, storage=_storage(url), direction=s.direction,
-            sampler=_sampler(s, worker), pruner=_pruner(s, recipe.epochs), load_if_exists=True,
+            pruner=_pruner(s, recipe.epochs), load_if_exists=True,
         )  # fmt: skip
     except Exception as exc:  # a bad URL, an unreachable database: Optuna's own message
         raise DlcError(f"--storage {url}: {type(exc).__name__}: {exc}") from None
+    st.sampler = _sampler(s, worker, len(st.get_trials(deepcopy=False)))
     if not worker:
         st.set_user_attr("search", s.to_json())
+    if jobs > 1:  # share the cores out, as --nproc does
+        torch_threads = max(1, (os.cpu_count() or 1) // jobs)
+        os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
+        import torch
+
+        torch.set_num_threads(torch_threads)
     children = [] if worker else _start_workers(jobs, path, s, url, st.study_name, out, device)
+    folder = out / "trials" / ("" if st.study_name == s.name else st.study_name)
     try:
-        _work(st, s, Path(path), out, device, console)
+        _work(st, s, Path(path), folder, device, console)
     finally:
         for child in children:
             child.wait()
@@ -160,12 +214,25 @@ def _start_workers(jobs, path, s: Search, url, study, out, device) -> list[subpr
     ]
 
 
-def _work(st, s: Search, path: Path, out: Path, device: str, console) -> None:
+MAX_FAILURES = 3  # trials failing in a row before a search gives up
+
+
+def _work(st, s: Search, path: Path, folder: Path, device: str, console) -> None:
+    """Run trials until the study holds ``s.trials`` finished or running ones (trials of
+    dead processes are failed first, freeing their slots)."""
     from .api import fit
     from .loop import Interrupted
 
     program = load_program(path)
-    while sum(t.state in _TAKEN for t in st.get_trials(deepcopy=False)) < s.trials:
+    failures: list[str] = []
+    while True:
+        optuna.storages.fail_stale_trials(st)
+        if sum(t.state in _TAKEN for t in st.get_trials(deepcopy=False)) >= s.trials:
+            break
+        if len(failures) >= MAX_FAILURES:
+            raise DlcError(
+                f"search {s.name}: {len(failures)} trials in a row failed; the last: {failures[-1]}"
+            )
         trial = st.ask()
         values = {name: _suggest(trial, name, space) for name, space in s.spaces.items()}
         if s.sampler == "grid" and _visited(st, trial, values):
@@ -174,7 +241,14 @@ def _work(st, s: Search, path: Path, out: Path, device: str, console) -> None:
         overrides = {**s.fixed, **values, "seed": trial_seed(s.seed, trial.number)}
         trial.set_user_attr("set", set_line(overrides))
         start = time.perf_counter()
-        reason = _over_budget(program, s, overrides)
+        try:
+            reason = _over_budget(program, s, overrides)
+        except DlcError as err:  # the recipe refuses these values
+            reason, failures = None, [*failures, err.message]
+            trial.set_user_attr("error", err.message)
+            _tell(st, trial, state=TrialState.FAIL)
+            _line(console, trial.number, values, None, f"failed: {err.message}", 0.0)
+            continue
         if reason:
             trial.set_user_attr("pruned_by", reason)
             _tell(st, trial, state=TrialState.PRUNED)
@@ -189,10 +263,11 @@ def _work(st, s: Search, path: Path, out: Path, device: str, console) -> None:
             return trial.should_prune()
 
         try:
-            res = fit(
-                path, s.recipe, out=out / "trials" / f"{trial.number:04d}", device=device,
-                on_epoch=report, **overrides,
-            )  # fmt: skip
+            with _Heartbeat(st, trial):
+                res = fit(
+                    path, s.recipe, out=folder / f"{trial.number:04d}", device=device,
+                    on_epoch=report, **overrides,
+                )  # fmt: skip
         except (Interrupted, KeyboardInterrupt):
             _tell(st, trial, state=TrialState.FAIL)  # a re-run searches this point again
             raise
@@ -200,7 +275,9 @@ def _work(st, s: Search, path: Path, out: Path, device: str, console) -> None:
             trial.set_user_attr("error", err.message)
             _tell(st, trial, state=TrialState.FAIL)
             _line(console, trial.number, values, None, f"failed: {err.message}", 0.0)
+            failures.append(err.message)
             continue
+        failures.clear()
         scores = [h[s.metric] for h in res.history if s.metric in h]
         best = (max if s.direction == "maximize" else min)(scores)
         took = time.perf_counter() - start
@@ -285,7 +362,9 @@ def best_json(st, s: Search) -> dict | None:
         "objective": {"direction": s.direction, "metric": s.metric, "value": best.value},
         "params": best.params,
         "set": best.user_attrs.get("set"),
-        "run": str(Path("trials") / f"{best.number:04d}"),
+        "run": str(
+            Path("trials", "" if st.study_name == s.name else st.study_name, f"{best.number:04d}")
+        ),  # fmt: skip
     }
 
 
@@ -322,8 +401,6 @@ def _plots(st, out: Path) -> None:
     done = [t for t in st.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if importlib.util.find_spec("matplotlib") is None or not done:
         return
-    import warnings
-
     from optuna.visualization import matplotlib as vis
 
     plots = [("history.svg", vis.plot_optimization_history)]

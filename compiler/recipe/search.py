@@ -107,7 +107,7 @@ class _SearchElaborator:
         spaces: dict[str, Space] = {}
         fixed: dict[str, Any] = dict(recipe_args)
         for name, stmt in assigns.items():
-            if name in SETTINGS:
+            if name in SETTINGS or recipe_name is None:
                 continue
             if name not in settable:
                 self.errors.append(
@@ -224,6 +224,17 @@ class _SearchElaborator:
     def setting(self, key: str, stmt: ast.Assign) -> Any:
         expr = stmt.value
         span = expr.span
+        if (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, ast.Name)
+            and expr.func.id in SPACES
+        ):
+            what = "own seed (trial seeds derive from it)" if key == "seed" else "setting"
+            self.errors.append(
+                DlcError(f"`{key}` is the search's {what}, not a recipe parameter to search", span)
+            )
+            return None
+        value = None
         try:
             if key == "objective":
                 ok = (
@@ -251,13 +262,21 @@ class _SearchElaborator:
             value = self.elab.eval(expr, self.frame)
             return (natural if key == "seed" else count)(value)
         except Bad as bad:
-            raise DlcError(f"{key}: expected {bad}, got {describe(value)}", span) from None
+            self.errors.append(DlcError(f"{key}: expected {bad}, got {describe(value)}", span))
+            return None
         except DlcError as err:
             self.errors.append(err)
             return None
 
     def check(self, s: Search) -> None:
-        recipe = elaborate_recipe(self.program, s.recipe, {})
+        recipe = self._recipe(s, {}, s.spans.get("recipe"))
+        if recipe is None:
+            return
+        for name, space in s.spaces.items():  # each choice the recipe must accept
+            if space.kind == "choice":
+                for v in space.values:
+                    if self._recipe(s, {name: v}, space.span) is None:
+                        break
         logged = recipe.logged()
         if s.metric not in logged:
             why = (
@@ -282,10 +301,22 @@ class _SearchElaborator:
                             space.span,
                         )
                     )
-            if not s.trials and not self.errors:
-                s.trials = len(s.grid())
+            if not self.errors:  # a point once: never more trials than points
+                s.trials = min(s.trials or len(s.grid()), len(s.grid()))
         elif not s.trials:
             s.trials = 10
+
+    def _recipe(self, s: Search, values: dict, span: Span | None):
+        """The recipe with the search's fixed values and ``values``, or None after
+        recording its error (located here when the recipe's own message has no place)."""
+        try:
+            return elaborate_recipe(self.program, s.recipe, {**s.fixed, **values})
+        except DlcError as err:
+            for e in err.errors:
+                if e.span is None:
+                    e = DlcError(e.message.replace("--set ", ""), span)
+                self.errors.append(e)
+            return None
 
 
 def elaborate_search(program: Program, name: str | None) -> Search:
