@@ -557,3 +557,11 @@ def test_resume_reports_changed_recipe_keys(spec, tmp_path):
     assert "changed recipe keys" in text
     assert "epochs: 1 -> 2" in text
     assert "optimizer:" in text and "0.05" in text
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_trains(spec, tmp_path, precision):
+    """autocast (with loss scaling for fp16): the loss falls and the weights stay fp32."""
+    res = fit(spec(BASE + f'  precision = "{precision}"'), out=tmp_path / "run", device="cpu")
+    assert res.history[-1]["train.loss"] < res.history[0]["train.loss"]
+    assert all(v.dtype == np.float32 for v in res.weights.values())
