@@ -565,3 +565,54 @@ def test_reduced_precision_trains(spec, tmp_path, precision):
     res = fit(spec(BASE + f'  precision = "{precision}"'), out=tmp_path / "run", device="cpu")
     assert res.history[-1]["train.loss"] < res.history[0]["train.loss"]
     assert all(v.dtype == np.float32 for v in res.weights.values())
+
+
+def test_images_and_csv_sources_train_end_to_end(tmp_path):
+    """An image folder (one subfolder per class) and a CSV file, through dlc train."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, colour in enumerate(("red", "blue")):
+        (tmp_path / "pics" / colour).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 60, (10, 12, 3), dtype=np.uint8)
+            pixels[..., 0 if k == 0 else 2] += 180
+            Image.fromarray(pixels).save(tmp_path / "pics" / colour / f"{i}.png")
+    x = rng.normal(size=(40, 3))
+    rows = ["a,b,c,label"] + [f"{u},{v},{w},{int(u > 0)}" for u, v, w in x]
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "both.dl").write_text(
+        """
+network Pic {
+  input x: float32[N, 3, 8, 8]
+  conv2d(4, 3) | relu | global_avgpool | dense(2)
+}
+network Row {
+  input x: float32[N, 3]
+  dense(2)
+}
+train Pics {
+  model = Pic
+  data = images("pics", size = (8, 8))
+  loss = cross_entropy
+  metrics = [accuracy]
+  augment = [hflip, random_crop(8, padding = 1), normalize(0.5, 0.25)]
+  optimizer = adam(0.05)
+  batch = 4
+  epochs = 8
+}
+train Rows {
+  model = Row
+  data = csv("table.csv", target = "label")
+  loss = cross_entropy
+  metrics = [accuracy]
+  optimizer = adam(0.1)
+  batch = 8
+  epochs = 10
+}
+"""
+    )
+    pics = fit(tmp_path / "both.dl", "Pics", out=tmp_path / "p")
+    assert pics.history[-1]["train.accuracy"] == 1.0  # red vs blue
+    rows = fit(tmp_path / "both.dl", "Rows", out=tmp_path / "r")
+    assert rows.history[-1]["train.accuracy"] >= 0.9

@@ -56,6 +56,8 @@ def _per_channel(v: float | Sequence[float], x: torch.Tensor, name: str) -> torc
     if isinstance(v, (int, float)):
         return float(v)
     v = [float(e) for e in v]
+    if len(v) == 1:  # one value for every channel (the recipe's `normalize(0.5, 0.25)`)
+        return v[0]
     if x.dim() < 2 or x.shape[1] != len(v):
         channels = x.shape[1] if x.dim() >= 2 else "no"
         raise ValueError(
