@@ -616,3 +616,61 @@ train Rows {
     assert pics.history[-1]["train.accuracy"] == 1.0  # red vs blue
     rows = fit(tmp_path / "both.dl", "Rows", out=tmp_path / "r")
     assert rows.history[-1]["train.accuracy"] >= 0.9
+
+
+def test_two_outputs_a_weighted_loss_and_a_val_source(tmp_path):
+    """`loss = a + 0.3 * b(output = "aux")` on a two-output network, token inputs, and a
+    validation source; the logged loss is the weighted sum of the terms' means."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, (64, 7))
+    labels = (tokens[:, 0] >= 10).astype(np.int64)
+    np.savez(tmp_path / "train.npz", tokens=tokens[:48], y=labels[:48])
+    np.savez(tmp_path / "val.npz", tokens=tokens[48:], y=labels[48:])
+    (tmp_path / "seq.dl").write_text(
+        """
+network Seq {
+  input tokens: int64[N, T]
+  h = embedding(20, 8) | lstm(16)
+  main = h[:, 0] | dense(2)
+  aux = h[:, -1] | dense(2)
+  output main, aux
+}
+train Fit {
+  model = Seq
+  data = npz("train.npz", target = "y")
+  val = npz("val.npz", target = "y")
+  loss = cross_entropy + 0.3 * cross_entropy(output = "aux")
+  metrics = [accuracy, accuracy(output = "aux")]
+  optimizer = adam(0.02)
+  batch = 16
+  epochs = 6
+}
+"""
+    )
+    res = fit(tmp_path / "seq.dl", out=tmp_path / "run")
+    last = res.history[-1]
+    assert {"val.loss", "val.accuracy", "val.aux.accuracy"} <= last.keys()
+    assert last["val.accuracy"] > 0.8  # the first token decides the label
+    doc = json.loads((tmp_path / "run" / "recipe.json").read_text())
+    assert [t["weight"] for t in doc["recipe"]["loss"]] == [1.0, 0.3]
+    assert doc["data"] == {"train": 48, "val": 16, "test": 0}
+
+
+def test_eval_agrees_with_torch_on_the_saved_weights(spec, tmp_path, capsys):
+    path = spec(BASE + "  test = 0.25")
+    fit(path, out=tmp_path / "run", epochs=2)
+    w = tmp_path / "run" / "weights.safetensors"
+    assert main(["eval", str(path), "--weights", str(w), "--data", str(tmp_path / "data.npz"),
+                 "--format", "json"]) == 0  # fmt: skip
+    got = json.loads(capsys.readouterr().out)
+    from dlc.backends.torch import build
+    from dlc.compiler import load
+
+    model = build(load(path, "Mlp"), w).eval()
+    data = np.load(tmp_path / "data.npz")
+    with torch.no_grad():
+        out = model(torch.from_numpy(data["x"]))
+    y = torch.from_numpy(data["y"])
+    assert got["examples"] == 96
+    assert math.isclose(got["loss"], F.cross_entropy(out, y).item(), rel_tol=1e-6)
+    assert math.isclose(got["accuracy"], (out.argmax(1) == y).double().mean().item())
