@@ -1,5 +1,5 @@
 """The ``dlc`` command line: check, summary, init, run, compile, ir, ops, train, eval, plot,
-completion.
+search, draw, lsp, completion.
 
 Exit codes: 0 success, 1 errors in a spec or bad data (weights, inputs), 2 usage errors
 (bad flags, unreadable files, missing optional packages). Every flag is checked before
@@ -197,6 +197,30 @@ def cmd_search(args) -> int:
     from ..training.commands import cmd_search as search
 
     return search(args)
+
+
+DRAW_FORMATS = (".svg", ".dot", ".html")
+
+
+def cmd_draw(args) -> int:
+    from ..diagram import render
+
+    out = Path(args.output) if args.output else None
+    if out is not None and out.suffix.lower() not in DRAW_FORMATS:
+        raise UsageError(f"-o {out}: write {', '.join(DRAW_FORMATS)}")
+    net = _one(args)
+    out = out or Path(f"{net.name}.svg")
+    text = render(net, out.suffix.lower().lstrip("."), depth=args.depth, engine=args.engine)
+    write_text(out, text)
+    print(out)
+    return EXIT_OK
+
+
+def cmd_lsp(args) -> int:
+    from ..lsp.server import serve
+
+    serve()
+    return EXIT_OK
 
 
 def cmd_plot(args) -> int:
@@ -542,6 +566,8 @@ def _packages(args) -> list[tuple[str, str]]:
         (args.command == "plot", "dlc plot", "matplotlib"),
         (args.command == "search", "dlc search", "torch"),
         (args.command == "search", "dlc search", "optuna"),
+        (args.command == "lsp", "dlc lsp", "pygls"),
+        (args.command == "lsp", "dlc lsp", "lsprotocol"),
     ]
     return [(purpose, package) for given, purpose, package in needs if given]
 
@@ -566,6 +592,9 @@ EXAMPLES = {
     "eval": "dlc eval specs/digits.dl --weights runs/DigitsSGD/weights.safetensors",
     "plot": "dlc plot runs/DigitsSGD -o curves.svg",
     "search": "dlc search specs/digits.dl --trials 8 --jobs 2",
+    "draw": "dlc draw specs/resnet18.dl --depth 1 -o resnet18.svg\n"
+    "  dlc draw specs/unet.dl -o unet.html",
+    "lsp": "dlc lsp   (started by an editor: see editors/vscode/README.md)",
     "completion": "dlc completion bash > ~/.local/share/bash-completion/completions/dlc\n"
     "  dlc completion zsh > ~/.zfunc/_dlc\n"
     "  dlc completion fish > ~/.config/fish/completions/dlc.fish",
@@ -759,6 +788,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of dlc train")
     p.add_argument("-o", "--output", metavar="OUT", help="default: RUN_DIR/curves.svg")
     p.set_defaults(run=cmd_plot)
+    p = _command(sub, "draw", "draw a network: SVG (laid out by dlc), DOT or HTML")
+    _common(p)
+    p.add_argument(
+        "--depth", type=_natural, help="block levels to open; deeper blocks are one box each"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("dlc", "dot"),
+        default="dlc",
+        help="lay out SVG by dlc's own layered layout (default) or Graphviz dot (if installed)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="OUT", help="OUT.svg, OUT.dot or OUT.html (default NETWORK.svg)"
+    )
+    p.set_defaults(run=cmd_draw)
+    p = _command(sub, "lsp", "run the .dl language server on stdin/stdout (for editors)")
+    p.set_defaults(run=cmd_lsp)
     p = _command(sub, "completion", "print a shell completion script")
     p.add_argument("shell", choices=SHELLS, help="the shell")
     p.set_defaults(run=cmd_completion)

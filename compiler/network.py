@@ -73,6 +73,20 @@ class Network:
             return summary.to_json_text(self)
         return summary.to_table_text(self, depth=depth)
 
+    def draw(self, format: str = "svg", depth: int | None = None) -> str:
+        """The network's diagram as SVG, DOT or HTML text (``dlc draw``)."""
+        from ..diagram import render
+
+        return render(self, format, depth=depth)
+
+    def _repr_svg_(self) -> str:  # Jupyter: the diagram
+        return self.draw("svg", depth=1)
+
+    def _repr_html_(self) -> str:  # Jupyter: the summary table, then the diagram
+        from ..diagram import notebook_html
+
+        return notebook_html(self)
+
     def __repr__(self) -> str:
         return f"<Network {self.name}: {self.params:,} params, macs={self.macs}>"
 

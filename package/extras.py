@@ -19,6 +19,8 @@ EXTRAS = {
     "matplotlib": "plot",
     "tensorboard": "tensorboard",
     "optuna": "search",
+    "pygls": "lsp",
+    "lsprotocol": "lsp",
 }
 
 

@@ -1,0 +1,1 @@
+"""The .dl language server (``dlc lsp``), on pygls."""
