@@ -674,3 +674,36 @@ def test_eval_agrees_with_torch_on_the_saved_weights(spec, tmp_path, capsys):
     assert got["examples"] == 96
     assert math.isclose(got["loss"], F.cross_entropy(out, y).item(), rel_tol=1e-6)
     assert math.isclose(got["accuracy"], (out.argmax(1) == y).double().mean().item())
+
+
+def test_float_labels_and_binary_accuracy(tmp_path):
+    """Class ids stored as floats train a class loss; one logit with bce_with_logits gets
+    a binary accuracy (logit > 0 against target > 0.5), checked against torch."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float64)  # 0.0 / 1.0
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    (tmp_path / "b.dl").write_text(
+        """
+network Two { input x: float32[N, 4]; dense(2) }
+network One { input x: float32[N, 4]; dense(1) }
+train Ids { model = Two; data = npz("d.npz", target = "y"); loss = cross_entropy
+            metrics = [accuracy]; optimizer = adam(0.1); batch = 16; epochs = 5 }
+train Bin { model = One; data = npz("d.npz", target = "y"); loss = bce_with_logits
+            metrics = [accuracy]; optimizer = adam(0.1); batch = 16; epochs = 5 }
+"""
+    )
+    assert fit(tmp_path / "b.dl", "Ids", out=tmp_path / "i").history[-1]["train.accuracy"] > 0.8
+    res = fit(tmp_path / "b.dl", "Bin", out=tmp_path / "b", device="cpu")
+    from dlc.backends.torch import build
+    from dlc.compiler import load
+
+    model = build(load(tmp_path / "b.dl", "One"), res.weights).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x))[:, 0]
+    expected = ((logits > 0) == torch.from_numpy(y > 0.5)).double().mean().item()
+    source = FnCall("npz", {"path": str(tmp_path / "d.npz"), "target": "y", "arrays": {}})
+    got = evaluate(
+        tmp_path / "b.dl", "Bin", weights=tmp_path / "b" / "weights.safetensors", data=source
+    )
+    assert math.isclose(got["accuracy"], expected) and expected > 0.8

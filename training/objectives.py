@@ -77,6 +77,9 @@ def metric_sums(
     a = call.args
     if call.name in ("accuracy", "top_k"):
         scores = _classes_first(out, a.get("axis"))
+        if scores.shape[1] == 1:  # one logit: binary, positive above 0
+            hit = (scores[:, 0] > 0) == (target.reshape(scores[:, 0].shape) > 0.5)
+            return hit.sum().float(), hit.numel()
         if target.is_floating_point():
             target = target.movedim(class_axis(out.dim(), a.get("axis")), 1).argmax(1)
         if call.name == "accuracy":

@@ -105,41 +105,42 @@ def _hash(program: Program) -> str:
 
 
 def check_target(r: Recipe, net: Network, target: np.ndarray | None, call: FnCall) -> np.ndarray:
-    """The target array made to fit every loss and metric term, or a located error."""
+    """The target array made to fit every loss and metric term, or a located error.
+
+    A class term (cross_entropy, nll, accuracy, top_k) takes class ids (integers, or
+    floats holding whole numbers, as CSV and some files store labels) of the output's
+    shape without its class axis, or class probabilities of the output's shape; accuracy
+    of a one-logit output is binary (logit > 0 against target > 0.5). Other terms take
+    values of the output's shape; an (N,) target fits an (N, 1) output.
+    """
     if target is None:
         raise DlcError(f'{call.name}(): the source names no target (add target = "...")', call.span)
     names = list(net.outputs)
     for term in [t for _, t in r.loss] + list(r.metrics):
         out = net.outputs[term.args.get("output") or names[0]]
-        per = out.shape[1:]
-        want: tuple
-        if term.name in _CLASS_TERMS and target.dtype.kind in "iub":
-            ax = class_axis(out.rank, term.args.get("axis"))
-            want, kind = out.shape[1:ax] + out.shape[ax + 1 :], "class ids"
-            target = target.astype(np.int64, copy=False)
-            classes = out.shape[ax]
-            ignore = term.args.get("ignore_index", -100)
-            if isinstance(classes, int) and target.size:
-                bad = (target != ignore) & ((target < 0) | (target >= classes))
-                if bad.any():
-                    v = target[bad].flat[0]
-                    raise DlcError(
-                        f"{call.name}(): the target holds class {v}, but the output "
-                        f"{term.args.get('output') or names[0]} has {classes} classes",
-                        call.span,
-                    )
-        elif target.dtype.kind in "fiub":
-            want, kind = per, "values"
-            if term.name in _CLASS_TERMS and term.name not in ("cross_entropy", "nll"):
-                kind = "class probabilities"
-            if target.ndim == 1 and len(per) == 1 and per[0] == 1:
-                target = target[:, None]  # (N,) for an (N, 1) output
-        else:
+        ax = class_axis(out.rank, term.args.get("axis"))
+        classes = out.shape[ax]
+        ids = out.shape[1:ax] + out.shape[ax + 1 :]
+        binary = term.name in ("accuracy", "top_k") and classes == 1
+        if target.dtype.kind not in "fiub":
             raise DlcError(
                 f"{call.name}(): the target's dtype {target.dtype} is not numeric", call.span
             )
-        got = target.shape[1:]
-        if len(got) != len(want) or any(isinstance(w, int) and w != g for w, g in zip(want, got)):
+        if term.name in _CLASS_TERMS and not binary:
+            whole = target.dtype.kind == "f" and _fits(target.shape[1:], ids)
+            if whole and np.array_equal(target, np.round(target)):
+                target = target.astype(np.int64)  # labels stored as floats
+            if target.dtype.kind in "iub":
+                target = target.astype(np.int64, copy=False)
+                _check_classes(target, classes, term, call, names)
+                want, kind = ids, "class ids"
+            else:
+                want, kind = out.shape[1:], "class probabilities"
+        else:
+            want, kind = out.shape[1:], "values"
+            if target.ndim == 1 and len(want) == 1 and want[0] == 1:
+                target = target[:, None]  # (N,) for an (N, 1) output
+        if not _fits(target.shape[1:], want):
             shown = "[N" + "".join(f", {d}" for d in want) + "]"
             raise DlcError(
                 f"{call.name}(): {term.name} needs {kind} of shape {shown} for the output "
@@ -149,3 +150,22 @@ def check_target(r: Recipe, net: Network, target: np.ndarray | None, call: FnCal
     if target.dtype.kind == "f":
         target = target.astype(np.float32, copy=False)
     return target
+
+
+def _fits(shape: tuple, want: tuple) -> bool:
+    """Whether an array's per-example shape fits the wanted one (symbolic dims fit any)."""
+    return len(shape) == len(want) and all(
+        not isinstance(w, int) or w == g for w, g in zip(want, shape)
+    )
+
+
+def _check_classes(target: np.ndarray, classes, term: FnCall, call: FnCall, names) -> None:
+    ignore = term.args.get("ignore_index", -100)
+    if isinstance(classes, int) and target.size:
+        bad = (target != ignore) & ((target < 0) | (target >= classes))
+        if bad.any():
+            raise DlcError(
+                f"{call.name}(): the target holds class {target[bad].flat[0]}, but the output "
+                f"{term.args.get('output') or names[0]} has {classes} classes",
+                call.span,
+            )
