@@ -95,10 +95,18 @@ def _check_dims(dims: Mapping[str, int], known: set[str], where: str) -> None:
         )
 
 
+def _print_located(err: DlcError) -> None:
+    """A located error or warning on stderr, its source line highlighted where the
+    terminal shows colour (the text is the same either way)."""
+    from .frontend.highlight import print_error  # only on the error path: ~50 ms
+
+    print_error(str(err))
+
+
 def _warn(net: Network) -> None:
     """Located warnings go to stderr; they never change the exit code."""
     for w in net.warnings:
-        print(w, file=sys.stderr)
+        _print_located(w)
 
 
 def cmd_check(args) -> int:
@@ -144,7 +152,7 @@ def cmd_check(args) -> int:
                 + ")"
             )
         except DlcError as err:
-            print(err, file=sys.stderr)
+            _print_located(err)
             status = EXIT_SPEC
     if status == EXIT_OK:  # a network that failed cannot say which dims it has
         _check_dims(dims, known, "the networks checked")
@@ -828,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"dlc: error: {err.message}", file=sys.stderr)
             return EXIT_SPEC if isinstance(err, WeightsError) else EXIT_USAGE
-        print(err, file=sys.stderr)
+        _print_located(err)
         return EXIT_SPEC
     except MemoryError:  # beyond the estimate init_weights checks first
         print(f"dlc: error: not enough memory for dlc {args.command}", file=sys.stderr)
