@@ -25,7 +25,7 @@ from ..compiler.frontend import ast
 from ..compiler.frontend.parser import parse
 from ..compiler.frontend.program import Program, load_program, read_source
 from ..compiler.ir.graph import Graph, Node, Scope
-from ..compiler.network import Network
+from ..compiler.network import Network, _compile
 from ..compiler.recipe.elaborate import load_recipe
 from ..compiler.recipe.search import elaborate_search
 from .positions import LineIndex, whole_line
@@ -131,8 +131,9 @@ def analyze(uri: str, text: str, encoding: str = "utf-16") -> Analysis:
 
 
 def _compile_all(a: Analysis) -> list[DlcError]:
-    """Elaborate what ``dlc check`` does: each network of the file, then each recipe and
-    search section; the errors (warnings included), in that order."""
+    """Elaborate what ``dlc check`` does: each network of the file, then those of the
+    files it imports (their errors show at the import line), then each recipe and search
+    section; the errors (warnings included), in that order."""
     program = a.program
     assert program is not None
     out: list[DlcError] = []
@@ -149,6 +150,9 @@ def _compile_all(a: Analysis) -> list[DlcError]:
                 out += compiled.network.warnings
             except Exception:
                 a.problems.append(traceback.format_exc())
+    for name in program.networks:  # the imported files' networks: their errors only
+        if name not in program.root_networks:
+            out += _guard(a, lambda n=name: _compile(program, n, None, {}))
     for name in program.root_recipes:
         out += _guard(a, lambda n=name: load_recipe(program, n))
     for name in program.root_searches:

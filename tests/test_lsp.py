@@ -463,3 +463,16 @@ def test_fuzzed_edits_never_kill_the_server(tmp_path):
         assert client.proc.wait(timeout=TIMEOUT) == 0
     finally:
         client.close()
+
+
+def test_errors_of_an_imported_files_networks_show_at_the_import(tmp_path):
+    from dlc.lsp.analysis import analyze
+
+    (tmp_path / "b.dl").write_text("network Bad { input x: float32[N, 4]\n conv2d(3, 3) }\n")
+    text = 'import "b.dl"\nnetwork A { input x: float32[N, 4]\n dense(2) }\n'
+    (tmp_path / "a.dl").write_text(text)
+    diags = analyze((tmp_path / "a.dl").as_uri(), text).diagnostics
+    assert [(d.range.start.line, d.message.split(":")[0]) for d in diags] == [
+        (0, "in imported file b.dl")
+    ]
+    assert "conv2d expects a rank-4 input" in diags[0].message
