@@ -132,18 +132,7 @@ def _place(tokens: list[Token], secs: list[Section], offset: int) -> _Place:
 
 
 def _def_node(program: Program | None, name: str):
-    if program is None:
-        return None
-    for table in (
-        program.blocks,
-        program.networks,
-        program.functions,
-        program.recipes,
-        program.searches,
-    ):
-        if name in table:
-            return table[name]
-    return None
+    return program.definition(name) if program is not None else None
 
 
 def _params_of(name: str, program: Program | None, secs: list[Section]) -> list[str]:

@@ -64,16 +64,9 @@ def word_markdown(word: str, program: Program | None, section: str | None = None
         text = _recipe_word(word, section)
         if text:
             return text
-    if program is not None:
-        for table in (
-            program.blocks,
-            program.networks,
-            program.functions,
-            program.recipes,
-            program.searches,
-        ):
-            if word in table:
-                return V.def_markdown(table[word])
+    found = program.definition(word) if program is not None else None
+    if found is not None:
+        return V.def_markdown(found)
     if word in V.OPS:
         return V.op_markdown(V.OPS[word])
     if word in V.BUILTIN_DOCS:

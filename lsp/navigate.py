@@ -57,16 +57,9 @@ def definition(
             if bound:
                 return [types.Location(uri=a.uri, range=_token_range(a, bound[-1]))]
     program = a.program or program
-    if program is not None:
-        for table in (
-            program.blocks,
-            program.networks,
-            program.functions,
-            program.recipes,
-            program.searches,
-        ):
-            if word in table:
-                return [_location(a, table[word].span)]  # a definition's span is its name
+    found = program.definition(word) if program is not None else None
+    if found is not None:
+        return [_location(a, found.span)]  # a definition's span is its name
     for sec in sections(a.tokens):
         if sec.name is not None and sec.name.value == word and sec.kind != "import":
             return [types.Location(uri=a.uri, range=_token_range(a, sec.name))]

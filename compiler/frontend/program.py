@@ -26,6 +26,14 @@ class Program:
     searches: dict[str, ast.SearchDef] = field(default_factory=dict)
     root_searches: list[str] = field(default_factory=list)
 
+    def definition(self, name: str):
+        """The block, network, fn, train or search section of that name, or None (one
+        namespace: a name is defined once)."""
+        for table in (self.blocks, self.networks, self.functions, self.recipes, self.searches):
+            if name in table:
+                return table[name]
+        return None
+
 
 # kind -> (the root file's names, every name, what messages call one, its flag)
 _SECTIONS = {
@@ -127,13 +135,7 @@ def _load(
         ("search", program.searches, module.searches),
     ):
         for d in defs:
-            other = (
-                program.blocks.get(d.name)
-                or program.networks.get(d.name)
-                or program.functions.get(d.name)
-                or program.recipes.get(d.name)
-                or program.searches.get(d.name)
-            )
+            other = program.definition(d.name)
             if other is not None:
                 errors.append(
                     DlcError(f"{kind} '{d.name}' is already defined at {other.span}", d.span)
