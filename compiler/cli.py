@@ -26,8 +26,6 @@ from .frontend.parser import parse_expr
 from .frontend.program import Program, load_program
 from .ir.symbolic import Sym
 from .network import Network, _compile
-from .recipe.elaborate import load_recipe
-from .recipe.search import elaborate_search
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # as shells report SIGINT
@@ -129,12 +127,15 @@ def cmd_check(args) -> int:
             # An error with no place in the spec (a --set naming no parameter, --network
             # naming no network) is a usage error, as in every other command.
             recipes = [] if args.network else program.root_recipes
+            searches = [] if args.network else program.root_searches
+            if recipes or searches:  # imported only then: most files have neither
+                from .recipe.elaborate import load_recipe
+                from .recipe.search import elaborate_search
             for name in recipes:
                 try:
                     load_recipe(program, name)
                 except DlcError as err:
                     errors.extend(err.errors)
-            searches = [] if args.network else program.root_searches
             for name in searches:
                 try:
                     elaborate_search(program, name)
