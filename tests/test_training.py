@@ -33,6 +33,13 @@ network Mlp(hidden = 16) {
   input x: float32[N, 6]
   dense(hidden) | tanh | dense(3)
 }
+network Heads {
+  input x: float32[N, 6]
+  h = dense(16) | tanh
+  main = h | dense(3)
+  aux = h | dense(3)
+  output main, aux
+}
 """
 
 
@@ -199,8 +206,9 @@ def test_matches_a_hand_written_loop(spec, tmp_path):
 
 
 def test_two_processes_match_one(spec, tmp_path):
-    """--nproc 2 (gloo, CPU): the same global batches, so the same loss curve."""
-    path = spec(BASE + "  augment = [noise(0.05)]")
+    """--nproc 2 (gloo, CPU): the same global batches, so the same loss curve; the
+    network's second output, which no loss reads, gets no gradient (DDP is told)."""
+    path = spec(BASE.replace("model = Mlp", "model = Heads") + "  augment = [noise(0.05)]")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "dlc", "train", str(path), "--device", "cpu"]
     done = subprocess.run(

@@ -189,7 +189,13 @@ class Trainer:
         self.model = self.module
         if ranks.world > 1:
             ids = [device.index] if device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
+            # Parameters that no loss reaches (an output no loss reads, a layer that reaches
+            # no output) get no gradient, which DDP must be told to expect.
+            read = {t.args.get("output") or self.outputs[0] for _, t in r.loss}
+            unused = len(read) < len(self.outputs) or bool(net.warnings)
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.module, device_ids=ids, find_unused_parameters=unused
+            )
         opt = r.optimizer
         self.opt = OPTIMIZERS[opt.name](self.module.parameters(), **opt.args)
         self.schedule = Schedule(r.schedule, opt.args["lr"], r.epochs, plan.steps_per_epoch)
@@ -272,6 +278,8 @@ class Trainer:
         if saved is not None:  # resuming mid-epoch
             aug.set_state(saved["aug"])
             torch.set_rng_state(saved["torch"])
+            if "cuda" in saved and self.device.type == "cuda":
+                torch.cuda.set_rng_state(saved["cuda"], self.device)
             tally.load(saved["tally"])
         self.model.train()
         sync = ranks.world > 1
@@ -317,7 +325,12 @@ class Trainer:
                     "torch": torch.get_rng_state(),
                     "tally": tally.rows(),
                 }
-                raise Interrupted(self.run_dir, self.save(b + 1, state))
+                if self.device.type == "cuda":  # dropout on the GPU draws from its own
+                    state["cuda"] = torch.cuda.get_rng_state(self.device)
+                saved = self.save(b + 1, state)
+                if sync:
+                    dist.barrier()  # every rank leaves once rank 0's checkpoint is written
+                raise Interrupted(self.run_dir, saved)
         return self._summarise(tally)
 
     @torch.no_grad()
@@ -366,6 +379,8 @@ class Trainer:
             tensors["rng.aug"] = partial["aug"]
             tensors["rng.torch"] = partial["torch"]
             tensors["partial.tally"] = partial["tally"]
+            if "cuda" in partial:
+                tensors["rng.cuda"] = partial["cuda"]
         keep = self.recipe.checkpoint.args["keep"]
         return checkpoint.save(
             self.run_dir, checkpoint.name(self.epoch, step), tensors, state, keep
@@ -400,6 +415,8 @@ class Trainer:
                 "torch": tensors["rng.torch"],
                 "tally": tensors["partial.tally"],
             }
+            if "rng.cuda" in tensors:
+                partial["cuda"] = tensors["rng.cuda"]
         return state["step"], partial
 
     def early_stop(self, metrics: dict[str, float]) -> bool:
