@@ -144,8 +144,9 @@ def cmd_check(args) -> int:
             for err in errors:
                 if err.span is None:
                     raise UsageError(err.message)
-            if errors:
-                raise DlcError.group(errors)
+            if errors:  # a search re-checks its recipe: each error once
+                unique = {(e.message, e.span): e for e in errors}
+                raise DlcError.group(list(unique.values()))
             print(
                 f"{path}: ok ({_count(names, 'network')}"
                 + (f"; {_count(recipes, 'recipe')}" if recipes else "")
