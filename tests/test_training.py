@@ -715,3 +715,34 @@ train Bin { model = One; data = npz("d.npz", target = "y"); loss = bce_with_logi
         tmp_path / "b.dl", "Bin", weights=tmp_path / "b" / "weights.safetensors", data=source
     )
     assert math.isclose(got["accuracy"], expected) and expected > 0.8
+
+
+def test_named_classes_number_alike_in_every_split(tmp_path, capsys):
+    """CSV labels by name; a validation file without one class keeps the training
+    numbering (classes in sorted order, as image folders)."""
+    rng = np.random.default_rng(0)
+    names = np.array(["cat", "dog", "emu"])
+
+    def table(path: Path, labels: np.ndarray) -> None:
+        x = rng.normal(size=(len(labels), 3)) + (labels[:, None] == np.arange(3)) * 3
+        rows = ["a,b,c,kind"] + [f"{u},{v},{w},{names[k]}" for (u, v, w), k in zip(x, labels)]
+        path.write_text("\n".join(rows) + "\n")
+
+    table(tmp_path / "train.csv", rng.integers(0, 3, 90))
+    table(tmp_path / "val.csv", rng.integers(1, 3, 30))  # no "cat": dog must stay 1
+    (tmp_path / "c.dl").write_text(
+        """
+network Row { input x: float32[N, 3]; dense(3) }
+train Fit { model = Row; data = csv("train.csv", target = "kind")
+            val = csv("val.csv", target = "kind"); loss = cross_entropy
+            metrics = [accuracy]; optimizer = adam(0.1); batch = 16; epochs = 8 }
+"""
+    )
+    res = fit(tmp_path / "c.dl", out=tmp_path / "run")
+    assert res.history[-1]["val.accuracy"] >= 0.8  # shifted ids would score near 0
+    table(tmp_path / "val.csv", np.array([0, 1]))
+    (tmp_path / "val.csv").write_text((tmp_path / "val.csv").read_text().replace("cat", "cow"))
+    assert main(["train", str(tmp_path / "c.dl"), "-o", str(tmp_path / "r2")]) == 1
+    assert "class 'cow' is not among the training data's classes (cat, dog, emu)" in (
+        capsys.readouterr().err
+    )

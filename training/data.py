@@ -345,19 +345,32 @@ def _load_csv(args: Mapping[str, Any], base: Path, inputs: Sequence[InputSpec], 
     if not features:
         raise DlcError(f"{path.name} has no feature columns besides the target", span)
     x = _numbers(cells, features, np.float64, header, lines, path, span)
-    y = None
+    y, classes = None, None
     if target is not None:
-        t = header.index(target)
-        try:  # whole numbers are class labels (int64), others regression targets (float64)
-            y = cells[:, t].astype(np.int64)
-        except ValueError:
-            y = _numbers(cells, [t], np.float64, header, lines, path, span)[:, 0]
+        column = np.char.strip(cells[:, header.index(target)])
+        y, classes = _target_column(column)
     return _Read(
         {spec.name: x},
         {spec.name: "the feature columns"},
         y,
         target_what=f"the target column {target!r}",
+        classes=classes,
     )
+
+
+def _target_column(column: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """Whole numbers are class ids (int64), other numbers regression targets (float64),
+    and names (``setosa``, ``cat``) classes numbered in sorted order, as images() numbers
+    its folders."""
+    try:
+        return column.astype(np.int64), None
+    except ValueError:
+        pass
+    try:
+        return column.astype(np.float64), None
+    except ValueError:
+        names, ids = np.unique(column, return_inverse=True)
+        return ids.astype(np.int64), [str(n) for n in names]
 
 
 def _read_table(path: Path, span) -> tuple[list[str], list[int], np.ndarray]:

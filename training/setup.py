@@ -65,8 +65,10 @@ def prepare(
         for name, t in net.inputs.items()
     ]
 
-    def read(call: FnCall) -> Dataset:
+    def read(call: FnCall, classes: list[str] | None = None) -> Dataset:
         ds = sources.load(call.name, call.args, r.base, specs, call.span)
+        if classes is not None and ds.classes is not None:
+            _same_classes(ds, classes, call)
         ds.target = check_target(r, net, ds.target, call)
         return ds
 
@@ -84,12 +86,27 @@ def prepare(
         if isinstance(v, float):
             splits[key] = full.subset(next(cut))
         elif isinstance(v, FnCall):
-            splits[key] = read(v)
+            splits[key] = read(v, full.classes)
         else:
             splits[key] = None
     if test_source is not None:
-        splits["test"] = read(test_source)
+        splits["test"] = read(test_source, full.classes)
     return Plan(r, net, train, splits["val"], splits["test"], _hash(program))
+
+
+def _same_classes(ds: Dataset, classes: list[str], call: FnCall) -> None:
+    """Number a split's named classes (image folders, CSV labels) as the training data
+    numbers them: a validation folder without some class must not shift the others."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [name for name in ds.classes if name not in index]
+    if unknown:
+        raise DlcError(
+            f"{call.name}(): class {unknown[0]!r} is not among the training data's classes "
+            f"({', '.join(classes)})",
+            call.span,
+        )
+    ds.target = np.array([index[name] for name in ds.classes], dtype=np.int64)[ds.target]
+    ds.classes = classes
 
 
 def _hash(program: Program) -> str:
