@@ -746,3 +746,11 @@ train Fit { model = Row; data = csv("train.csv", target = "kind")
     assert "class 'cow' is not among the training data's classes (cat, dog, emu)" in (
         capsys.readouterr().err
     )
+
+
+def test_fit_takes_a_compiled_network(spec, tmp_path):
+    from dlc.compiler import load
+
+    path = spec()
+    res = fit(load(path, "Mlp"), "Fit", out=tmp_path / "run", epochs=1)
+    assert res.run_dir == tmp_path / "run" and len(res.history) == 1
