@@ -754,3 +754,34 @@ def test_fit_takes_a_compiled_network(spec, tmp_path):
     path = spec()
     res = fit(load(path, "Mlp"), "Fit", out=tmp_path / "run", epochs=1)
     assert res.run_dir == tmp_path / "run" and len(res.history) == 1
+
+
+def test_every_recipe_function_has_a_runtime():
+    """The schema (compiler/recipe/schema.py) is the one list of recipe functions: each
+    one must run. A function added there without its runtime fails here."""
+    from dlc.training import augment
+    from dlc.training.data import _READERS
+    from dlc.training.loop import OPTIMIZERS
+
+    assert set(FUNCTIONS["optimizer"]) == set(OPTIMIZERS)
+    assert set(FUNCTIONS["source"]) == set(_READERS)
+    assert set(FUNCTIONS["augment"]) == set(augment.AUGMENTATIONS)
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(4, 3, generator=g)
+    for name in FUNCTIONS["loss"]:
+        target = out.sigmoid() if name in ("mse", "l1", "smooth_l1", "bce_with_logits") else (
+            torch.tensor([0, 1, 2, 1])
+        )  # fmt: skip
+        scores = out.log_softmax(1) if name == "nll" else out
+        total, count = loss_sums(_call("loss", name), scores, target)
+        assert torch.isfinite(total) and count == (4 if target.dim() == 1 else 12), name
+    for name in FUNCTIONS["metric"]:
+        args = {"k": 2} if name == "top_k" else {}
+        target = torch.tensor([0, 1, 2, 1]) if name in ("accuracy", "top_k") else out.sigmoid()
+        total, count = metric_sums(_call("metric", name, **args), out, target)
+        assert torch.isfinite(total), name
+    required = {"step": {"every": 1}, "multistep": {"milestones": (1,)},
+                "exponential": {"gamma": 0.5}, "onecycle": {"max_lr": 0.1}}  # fmt: skip
+    for name in FUNCTIONS["schedule"]:
+        sched = Schedule(_call("schedule", name, **required.get(name, {})), 0.1, 3, 2)
+        assert all(math.isfinite(sched.lr(s)) and sched.lr(s) > 0 for s in range(6)), name
