@@ -108,7 +108,8 @@ class Progress:
             self.bar.__exit__(*exc)
 
     def start(self, epoch: int, batches: int) -> None:
-        self.seen, self.t0, self.epoch_no = 0, time.perf_counter(), epoch + 1
+        self.seen, self.t0 = 0, time.perf_counter()
+        self.last = 0.0  # the rate and loss show from an epoch's first step
         if self.bar is not None:
             for task in list(self.bar.task_ids):
                 self.bar.remove_task(task)
