@@ -158,11 +158,13 @@ class Tally:
         self.sums += rows[:, 0].to(self.sums.device)
         self.counts = rows[:, 1].tolist()
 
-    def mean_loss(self, weights: list[float]) -> float:
-        rows = self.rows()
+    @staticmethod
+    def values(rows: torch.Tensor, weights: list[float]) -> list[float]:
+        """(sum, count) rows to values: the loss (the first ``len(weights)`` rows' means,
+        weighted), then each other row's mean."""
+        means = (rows[:, 0] / rows[:, 1].clamp(min=1)).tolist()
         k = len(weights)
-        values = (rows[:k, 0] / rows[:k, 1].clamp(min=1)).tolist()
-        return sum(w * v for w, v in zip(weights, values))
+        return [sum(w * v for w, v in zip(weights, means[:k])), *means[k:]]
 
 
 class Trainer:
@@ -250,11 +252,7 @@ class Trainer:
 
     def _summarise(self, tally: Tally) -> list[float]:
         """Epoch sums (all ranks) to values: the weighted loss, then each metric."""
-        rows = self.ranks.sum(tally.rows())
-        values = (rows[:, 0] / rows[:, 1].clamp(min=1)).tolist()
-        k = len(self.recipe.loss)
-        loss = sum(w * v for (w, _), v in zip(self.recipe.loss, values[:k]))
-        return [loss, *values[k:]]
+        return Tally.values(self.ranks.sum(tally.rows()), [w for w, _ in self.recipe.loss])
 
     def _tally(self) -> Tally:
         return Tally(len(self.recipe.loss) + len(self.recipe.metrics), self.device)

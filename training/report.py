@@ -126,7 +126,7 @@ class Progress:
             self.bar.update(self.task, completed=done)
             return
         self.last = now
-        loss = tally.mean_loss(weights)  # a sync: 4 times a second
+        loss = tally.values(tally.rows()[: len(weights)], weights)[0]  # a sync, 4 times a second
         rate = self.seen / max(now - self.t0, 1e-9)
         self.bar.update(self.task, completed=done, rate=f"{rate:,.0f}", loss=f"{loss:.4f}")
 

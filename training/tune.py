@@ -193,7 +193,7 @@ def _search(path, search, trials, storage, study, jobs, out, device, console):
     children = [] if worker else _start_workers(jobs, path, s, url, st.study_name, out, device)
     folder = out / "trials" / ("" if st.study_name == s.name else st.study_name)
     try:
-        _work(st, s, Path(path), folder, device, console)
+        _work(st, s, program, Path(path), folder, device, console)
     finally:
         for child in children:
             child.wait()
@@ -217,13 +217,12 @@ def _start_workers(jobs, path, s: Search, url, study, out, device) -> list[subpr
 MAX_FAILURES = 3  # trials failing in a row before a search gives up
 
 
-def _work(st, s: Search, path: Path, folder: Path, device: str, console) -> None:
+def _work(st, s: Search, program, path: Path, folder: Path, device: str, console) -> None:
     """Run trials until the study holds ``s.trials`` finished or running ones (trials of
     dead processes are failed first, freeing their slots)."""
     from .api import fit
     from .loop import Interrupted
 
-    program = load_program(path)
     failures: list[str] = []
     while True:
         optuna.storages.fail_stale_trials(st)
@@ -352,24 +351,26 @@ def trials_json(st) -> list[dict]:
     return rows
 
 
-def best_json(st, s: Search) -> dict | None:
+def best_json(st) -> dict | None:
+    """The best complete trial, as best.json holds it (the search from the study's
+    ``search`` attribute, set by the first process)."""
+    s = st.user_attrs["search"]
     done = [t for t in st.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not done:
         return None
     best = st.best_trial
+    folder = "" if st.study_name == s["name"] else st.study_name
     return {
         "trial": best.number,
-        "objective": {"direction": s.direction, "metric": s.metric, "value": best.value},
+        "objective": {**s["objective"], "value": best.value},
         "params": best.params,
         "set": best.user_attrs.get("set"),
-        "run": str(
-            Path("trials", "" if st.study_name == s.name else st.study_name, f"{best.number:04d}")
-        ),  # fmt: skip
+        "run": str(Path("trials", folder, f"{best.number:04d}")),
     }
 
 
 def _report(st, s: Search, out: Path, console) -> None:
-    best = best_json(st, s)
+    best = best_json(st)
     if best is not None:
         write_text(out / "best.json", json.dumps(best, indent=2) + "\n")
     _plots(st, out)

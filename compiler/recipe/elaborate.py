@@ -373,7 +373,7 @@ def data_source(program: Program, recipe: str | None, text: str) -> FnCall:
     the recipe's own data is (a folder: images); paths relative to the working folder."""
     from ..frontend.parser import parse_expr
 
-    r, _ = load_recipe(program, recipe)
+    r = elaborate_recipe(program, select(program, "train", recipe))  # no network needed
     try:
         expr = parse_expr(text, "--data")
     except DlcError:
