@@ -554,8 +554,10 @@ def _check_flags(args) -> None:
         for flag, why in (("opset", ""), ("seed", NO_WEIGHTS), ("max_memory", NO_WEIGHTS)):
             if getattr(args, flag) is not None:
                 raise UsageError(f"--{flag.replace('_', '-')}: only for --target onnx{why}")
+    # A command that needs several packages suggests its own extra, which brings them all.
+    extra = {"train": "train", "eval": "train", "search": "search"}.get(args.command)
     for purpose, package in _packages(args):
-        check_installed(package, purpose)
+        check_installed(package, purpose, extra)
 
 
 NO_WEIGHTS = " (the PyTorch source holds no weights; --weights checks a file for it)"

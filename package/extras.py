@@ -27,10 +27,9 @@ EXTRAS = {
 class MissingPackage(DlcError):
     """An optional package is not installed; the message says how to install it."""
 
-    def __init__(self, package: str, purpose: str):
-        super().__init__(
-            f"{purpose} needs {package}, which is not installed: {install_command(EXTRAS[package])}"
-        )
+    def __init__(self, package: str, purpose: str, extra: str | None = None):
+        command = install_command(extra or EXTRAS[package])
+        super().__init__(f"{purpose} needs {package}, which is not installed: {command}")
 
 
 def install_command(extra: str) -> str:
@@ -56,8 +55,9 @@ def require(module: str, purpose: str) -> ModuleType:
         raise MissingPackage(exc.name, purpose) from None
 
 
-def check_installed(package: str, purpose: str) -> None:
+def check_installed(package: str, purpose: str, extra: str | None = None) -> None:
     """Raise MissingPackage unless ``package`` can be imported (without importing it: the
-    CLI checks its flags before doing any work)."""
+    CLI checks its flags before doing any work). ``extra``: the one to suggest, when the
+    purpose needs more than the package's own (``dlc train``: torch and the rest)."""
     if importlib.util.find_spec(package) is None:
-        raise MissingPackage(package, purpose)
+        raise MissingPackage(package, purpose, extra)
